@@ -1,0 +1,88 @@
+# sender: make builds ./sender; make check runs every test; make demo shows
+# it working.  Both install missing Debian packages first (as root).
+
+VERSION  = 0.1.0
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Werror
+STD      = -std=c11 -D_GNU_SOURCE -DSENDER_VERSION='"$(VERSION)"'
+BUILD   ?= build
+
+# Storage backends: each is src/store_NAME.c, its pkg-config package and
+# its define for the table in src/store.c.
+STORES        = sqlite mysql mongo
+PKG_sqlite    = sqlite3
+PKG_mysql     = mysqlclient
+PKG_mongo     = libmongoc-1.0
+DEF_mysql     = -DSENDER_WITH_MYSQL
+DEF_mongo     = -DSENDER_WITH_MONGODB
+STORES_BUILT  = $(foreach s,$(STORES),$(if $(wildcard src/store_$(s).c),$(s)))
+
+PKGS     = libxml-2.0 libcurl jansson inih $(foreach s,$(STORES_BUILT),$(PKG_$(s)))
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
+
+MODULES  = api backoff buf cfg idset log message reader run store summary \
+           window $(foreach s,$(STORES_BUILT),store_$(s))
+OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
+ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
+
+UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c)))
+
+.PHONY: all check unit demo asan lint clean deps deps-test
+
+all: sender tests/mock_api
+
+sender: $(BUILD)/sender
+	cp $< $@
+
+$(BUILD)/sender: $(BUILD)/sender.o $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(OBJS:.o=.d) $(BUILD)/sender.d
+
+tests/mock_api: tests/mock_api.c
+	$(CC) $(STD) $(WARN) $(CFLAGS) -o $@ $< \
+		$$(pkg-config --cflags --libs libmicrohttpd) -lpthread
+
+# unit tests: one program per module, on the tiny harness in tests/unit
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/harness.c $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $^ $(PKG_LIBS)
+
+unit: $(UNIT_TESTS:%=$(BUILD)/unit/%)
+	@tests/run-unit.sh $^
+
+deps:
+	@tests/deps.sh build
+
+deps-test:
+	@tests/deps.sh test
+
+# The whole suite; the last line it prints is "N passed, N failed".
+check: deps-test
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS:%=$(BUILD)/unit/%)
+	@SENDER_BIN=$(CURDIR)/$(BUILD)/sender tests/run-all.sh $(UNIT_TESTS:%=$(BUILD)/unit/%)
+
+# The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps-test
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" check
+
+demo: deps-test
+	@$(MAKE) --no-print-directory all
+	@tests/demo.sh
+
+lint:
+	@! grep -nE '\b(strcpy|strcat|sprintf|atoi|strtok)\s*\(' sender.c src/*.c tests/*.c \
+		|| { echo "lint: banned function above"; exit 1; }
+	clang-tidy --quiet sender.c src/*.c -- $(ALL_CFLAGS) 2>/dev/null
+
+clean:
+	rm -rf build sender tests/mock_api

@@ -1,0 +1,349 @@
+/*
+ * sender: POST the letters of XML files to a mail API, each id once, and
+ * record the outcomes.  This file is the wiring: options, configuration,
+ * the store and the api, the run, the verdict.  See README.md and
+ * ../shared/SPEC.md for the contract.
+ */
+#include "src/api.h"
+#include "src/cfg.h"
+#include "src/log.h"
+#include "src/run.h"
+#include "src/store.h"
+#include "src/summary.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum exit_status {
+	EXIT_DONE = 0,
+	EXIT_AGAIN = 1,
+	EXIT_USAGE = 2,
+	EXIT_INPUT = 3,
+	EXIT_STORAGE = 4,
+};
+
+/* The most letters ever claimed per store round trip. */
+#define CLAIM_BATCH_MAX 1000
+
+static volatile sig_atomic_t signals_seen, last_signal;
+
+static void on_signal(int sig)
+{
+	last_signal = sig;
+	signals_seen++;
+}
+
+static const struct cfg_key core_keys[] = {
+	{ "api", "url", CFG_STRING, "http://test.webjet.pro/api.php", 0, 0,
+	  "SENDER_API_URL", "where letters are POSTed" },
+	{ "api", "timeout", CFG_SECONDS, "30", 0, 3600, NULL,
+	  "seconds for one request" },
+	{ "api", "concurrency", CFG_UINT, "32", 1, 1024, NULL,
+	  "most requests in flight" },
+	{ "retry", "max_attempts", CFG_UINT, "8", 1, 1000, NULL,
+	  "POSTs per letter before it is deferred" },
+	{ "retry", "base_delay_ms", CFG_UINT, "200", 1, 3600000, NULL,
+	  "first backoff ceiling, doubled per attempt" },
+	{ "retry", "max_delay_ms", CFG_UINT, "30000", 1, 3600000, NULL,
+	  "largest backoff, and cap on Retry-After" },
+	{ "store", "backend", CFG_STRING, "sqlite", 0, 0, NULL,
+	  "where results are kept" },
+	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
+};
+
+struct options {
+	const char *config;
+	const char *api_url, *backend, *concurrency;
+	int dry_run, reclaim, json, quiet, verbose, progress;
+	char **files;
+	size_t nfiles;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sender [OPTIONS] FILE.xml [FILE.xml ...]\n"
+		"       sender [OPTIONS] -        (letters from standard input)\n"
+		"\n"
+		"POST every letter of the files to the mail API once, recording\n"
+		"id, ts and delivery_status in the configured store.\n"
+		"\n"
+		"  -c, --config PATH      INI file (default: $SENDER_CONFIG, else\n"
+		"                         ./sender.ini if present, else built-in)\n"
+		"      --api-url URL      overrides [api] url\n"
+		"                         (default http://test.webjet.pro/api.php)\n"
+		"      --backend NAME     overrides [store] backend: %s\n"
+		"                         (default sqlite)\n"
+		"  -j, --concurrency N    overrides [api] concurrency, most requests\n"
+		"                         in flight (default 32)\n"
+		"      --dry-run          parse and check only: nothing is POSTed,\n"
+		"                         nothing is written\n"
+		"      --json             print the summary as JSON on stdout\n"
+		"  -q, --quiet            only errors and the summary on stderr\n"
+		"  -v, --verbose          more on stderr (twice: even more)\n"
+		"      --progress         live progress line on stderr (default:\n"
+		"      --no-progress      on when stderr is a terminal)\n"
+		"  -h, --help             this text\n"
+		"      --version          version and backends\n"
+		"\n"
+		"Passwords come from the config file or the environment\n"
+		"(SENDER_MYSQL_PASSWORD, SENDER_MONGODB_URI), never from options.\n"
+		"\n"
+		"Exit status: 0 all letters done; 1 some deferred or claimed by\n"
+		"another run (run again later); 2 usage or configuration error;\n"
+		"3 input error; 4 storage error; 130/143 stopped by SIGINT/SIGTERM.\n",
+		store_names());
+}
+
+/* Returns 0, or the exit status when the program should stop now. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_API_URL = 256, OPT_BACKEND, OPT_DRY_RUN, OPT_RECLAIM,
+	       OPT_JSON, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "api-url", required_argument, NULL, OPT_API_URL },
+		{ "backend", required_argument, NULL, OPT_BACKEND },
+		{ "concurrency", required_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "reclaim", no_argument, NULL, OPT_RECLAIM },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->progress = -1;
+	while ((c = getopt_long(argc, argv, "c:j:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case OPT_API_URL: o->api_url = optarg; break;
+		case OPT_BACKEND: o->backend = optarg; break;
+		case 'j': o->concurrency = optarg; break;
+		case OPT_DRY_RUN: o->dry_run = 1; break;
+		case OPT_RECLAIM: o->reclaim = 1; break;
+		case OPT_JSON: o->json = 1; break;
+		case 'q': o->quiet = 1; break;
+		case 'v': o->verbose++; break;
+		case OPT_PROGRESS: o->progress = 1; break;
+		case OPT_NO_PROGRESS: o->progress = 0; break;
+		case 'h':
+			usage(stdout);
+			return -EXIT_DONE - 1;
+		case OPT_VERSION:
+			printf("sender %s\nbackends: %s\n%s\n", SENDER_VERSION,
+			       store_names(), curl_version());
+			return -EXIT_DONE - 1;
+		default:
+			fprintf(stderr, "sender: try 'sender --help'\n");
+			return EXIT_USAGE;
+		}
+	}
+	o->files = argv + optind;
+	o->nfiles = (size_t)(argc - optind);
+	if (o->nfiles == 0) {
+		fprintf(stderr, "sender: no input file given (use - for standard "
+				"input); try 'sender --help'\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The key tables of the core and of every compiled-in backend. */
+static const struct cfg_key *const *all_key_tables(void)
+{
+	static const struct cfg_key *tables[16];
+	const struct store_ops *const *b = store_backends();
+	size_t n = 0;
+
+	tables[n++] = core_keys;
+	for (; *b && n < 15; b++)
+		tables[n++] = (*b)->keys;
+	tables[n] = NULL;
+	return tables;
+}
+
+static int load_config(const struct options *o, struct cfg *cfg, char *err,
+		       size_t errlen)
+{
+	const char *path = o->config;
+
+	if (cfg_init(cfg, all_key_tables(), err, errlen) < 0)
+		return -1;
+	if (path == NULL)
+		path = getenv("SENDER_CONFIG");
+	if (path == NULL && access("sender.ini", F_OK) == 0)
+		path = "sender.ini";
+	if (path && cfg_load_file(cfg, path, err, errlen) < 0)
+		return -1;
+	if (cfg_load_env(cfg, err, errlen) < 0)
+		return -1;
+	if ((o->api_url && cfg_set(cfg, "api", "url", o->api_url, "--api-url",
+				   err, errlen) < 0) ||
+	    (o->backend && cfg_set(cfg, "store", "backend", o->backend,
+				   "--backend", err, errlen) < 0) ||
+	    (o->concurrency && cfg_set(cfg, "api", "concurrency", o->concurrency,
+				       "--concurrency", err, errlen) < 0))
+		return -1;
+	if (store_find(cfg_str(cfg, "store", "backend")) == NULL) {
+		snprintf(err, errlen, "%s: unknown backend '%s' in key 'backend' "
+				      "of section [store] (known: %s)",
+			 cfg_find(cfg, "store", "backend")->origin,
+			 cfg_str(cfg, "store", "backend"), store_names());
+		return -1;
+	}
+	if (cfg_uint(cfg, "retry", "max_delay_ms") <
+	    cfg_uint(cfg, "retry", "base_delay_ms")) {
+		snprintf(err, errlen, "%s: key 'max_delay_ms' of section [retry] "
+				      "is below base_delay_ms",
+			 cfg_find(cfg, "retry", "max_delay_ms")->origin);
+		return -1;
+	}
+	return 0;
+}
+
+static void api_options(const struct cfg *cfg, struct api_opts *a)
+{
+	a->url = cfg_str(cfg, "api", "url");
+	a->timeout_ms = (long)(cfg_seconds(cfg, "api", "timeout") * 1000);
+	a->concurrency = (unsigned)cfg_uint(cfg, "api", "concurrency");
+	a->max_attempts = (unsigned)cfg_uint(cfg, "retry", "max_attempts");
+	a->base_delay_ms = (long)cfg_uint(cfg, "retry", "base_delay_ms");
+	a->max_delay_ms = (long)cfg_uint(cfg, "retry", "max_delay_ms");
+	a->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int verdict(const struct run_stats *st)
+{
+	if (st->signal)
+		return 128 + st->signal;
+	if (st->storage_failed || st->unrecorded)
+		return EXIT_STORAGE;
+	if (st->input_failed || st->invalid)
+		return EXIT_INPUT;
+	if (st->api_failed || st->deferred || st->held)
+		return EXIT_AGAIN;
+	return EXIT_DONE;
+}
+
+static void report(const struct options *o, const struct run_stats *st,
+		   const struct log *log)
+{
+	char line[512];
+
+	summary_line(st, o->dry_run, line, sizeof(line));
+	fprintf(stderr, "sender: %s\n", line);
+	if (st->held)
+		log_warn(log, "%lu letters are claimed by another run (or by a "
+			      "killed one: see --reclaim); run again later",
+			 st->held);
+	if (st->in_doubt)
+		log_warn(log, "%lu letters were abandoned in flight and stay "
+			      "claimed: the API may have them",
+			 st->in_doubt);
+	if (o->json && summary_json(st, o->dry_run, stdout) < 0)
+		log_error(log, "cannot write the JSON summary to standard output");
+}
+
+static int send_files(const struct options *o, const struct cfg *cfg,
+		      const struct log *log)
+{
+	char err[1024], host[256] = "localhost", owner_name[400];
+	struct store_owner owner = { owner_name };
+	struct run_opts ro = { 0 };
+	struct api_opts ao;
+	struct store *store = NULL;
+	struct api *api = NULL;
+	struct run_stats st;
+
+	api_options(cfg, &ao);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(owner_name, sizeof(owner_name), "%s:%ld:%ld", host,
+		 (long)getpid(), (long)time(NULL));
+	ro.files = o->files;
+	ro.nfiles = o->nfiles;
+	ro.dry_run = o->dry_run;
+	ro.claim_batch = ao.concurrency * 4 < 64 ? 64 : ao.concurrency * 4;
+	if (ro.claim_batch > CLAIM_BATCH_MAX)
+		ro.claim_batch = CLAIM_BATCH_MAX;
+	ro.flush_ms = 200;
+	ro.dead_after = 10;
+	ro.api_url = ao.url;
+	ro.signals = &signals_seen;
+	ro.last_signal = &last_signal;
+	if (!o->dry_run) {
+		store = store_open(store_find(cfg_str(cfg, "store", "backend")),
+				   cfg, &owner, err, sizeof(err));
+		if (store == NULL) {
+			log_error(log, "%s; nothing was sent", err);
+			return EXIT_STORAGE;
+		}
+		api = api_new(&ao, err, sizeof(err));
+		if (api == NULL) {
+			log_error(log, "%s", err);
+			store_close(store);
+			return EXIT_STORAGE;
+		}
+	}
+	run_files(&ro, api, store, log, &st);
+	api_free(api);
+	store_close(store);
+	report(o, &st, log);
+	return verdict(&st);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct cfg cfg = { 0 };
+	struct log log;
+	char err[1024];
+	int rc;
+
+	rc = parse_options(argc, argv, &o);
+	if (rc < 0)
+		return -rc - 1;
+	if (rc > 0)
+		return rc;
+	log_init(&log, o.quiet ? LOG_ERROR : (enum log_level)(LOG_WARN + (o.verbose > 2 ? 2 : o.verbose)), 0, stderr);
+	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
+		log_error(&log, "%s; nothing was sent", err);
+		cfg_release(&cfg);
+		return EXIT_USAGE;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error(&log, "cannot initialise libcurl");
+		cfg_release(&cfg);
+		return EXIT_USAGE;
+	}
+	install_signals();
+	rc = send_files(&o, &cfg, &log);
+	cfg_release(&cfg);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,461 @@
+#include "api.h"
+
+#include "backoff.h"
+#include "buf.h"
+#include "window.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Bytes of an answer body kept: enough for any error text worth logging. */
+#define BODY_CAP 4096
+
+enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_FLIGHT };
+
+/* One letter held by the api, and the easy handle that carries it. */
+struct transfer {
+	enum slot_state state;
+	CURL *easy;	/* kept across letters: its connection is reused */
+	uint32_t id;
+	long line;
+	char *body;	/* owned */
+	size_t len;
+	unsigned attempts;
+	long due_ms;	/* when SLOT_WAITING: earliest start */
+	unsigned long seq; /* window sequence number of the request */
+	struct buf answer;
+	char error[CURL_ERROR_SIZE];
+};
+
+struct api {
+	struct api_opts o;
+	CURLM *multi;
+	struct curl_slist *headers;
+	struct transfer *slots;
+	unsigned held, in_flight;
+	int stopped;
+	unsigned long requests;
+	struct window window;
+	struct backoff backoff;
+	struct api_done *done; /* ring of o.concurrency entries */
+	unsigned done_head, done_count;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct transfer *t = arg;
+
+	/* past the cap the rest is dropped, not the transfer */
+	buf_append(&t->answer, data, size * n);
+	return size * n;
+}
+
+static int setup_easy(struct api *a, struct transfer *t)
+{
+	CURL *e = curl_easy_init();
+	long connect_ms = a->o.timeout_ms < 10000 ? a->o.timeout_ms : 10000;
+
+	if (e == NULL)
+		return -1;
+	t->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, a->o.url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, a->o.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "sender/" SENDER_VERSION);
+	return 0;
+}
+
+struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	unsigned i;
+
+	if (a == NULL)
+		goto nomem;
+	a->o = *o;
+	a->slots = calloc(o->concurrency, sizeof(*a->slots));
+	a->done = calloc(o->concurrency, sizeof(*a->done));
+	a->multi = curl_multi_init();
+	/* no "Expect: 100-continue": it costs a round trip on big bodies */
+	a->headers = curl_slist_append(NULL, "Expect:");
+	if (a->slots == NULL || a->done == NULL || a->multi == NULL ||
+	    a->headers == NULL)
+		goto nomem;
+	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)o->concurrency);
+	window_init(&a->window, o->concurrency);
+	backoff_init(&a->backoff, o->base_delay_ms, o->max_delay_ms, o->seed);
+	for (i = 0; i < o->concurrency; i++) {
+		buf_init(&a->slots[i].answer, BODY_CAP);
+		if (setup_easy(a, &a->slots[i]) < 0)
+			goto nomem;
+	}
+	return a;
+nomem:
+	snprintf(err, errlen, "out of memory setting up %u transfers",
+		 o->concurrency);
+	api_free(a);
+	return NULL;
+}
+
+void api_free(struct api *a)
+{
+	unsigned i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; a->slots && i < a->o.concurrency; i++) {
+		struct transfer *t = &a->slots[i];
+
+		if (t->easy && t->state == SLOT_FLIGHT)
+			curl_multi_remove_handle(a->multi, t->easy);
+		if (t->easy)
+			curl_easy_cleanup(t->easy);
+		free(t->body);
+		buf_release(&t->answer);
+	}
+	if (a->multi)
+		curl_multi_cleanup(a->multi);
+	curl_slist_free_all(a->headers);
+	free(a->slots);
+	free(a->done);
+	free(a);
+}
+
+int api_has_room(const struct api *a)
+{
+	return !a->stopped && a->held < a->o.concurrency;
+}
+
+unsigned api_held(const struct api *a)
+{
+	return a->held;
+}
+
+unsigned api_in_flight(const struct api *a)
+{
+	return a->in_flight;
+}
+
+unsigned long api_requests(const struct api *a)
+{
+	return a->requests;
+}
+
+unsigned api_window(const struct api *a)
+{
+	return window_limit(&a->window);
+}
+
+void api_add(struct api *a, uint32_t id, long line, char *body, size_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < a->o.concurrency; i++) {
+		struct transfer *t = &a->slots[i];
+
+		if (t->state != SLOT_FREE)
+			continue;
+		t->state = SLOT_WAITING;
+		t->id = id;
+		t->line = line;
+		t->body = body;
+		t->len = len;
+		t->attempts = 0;
+		t->due_ms = 0;
+		a->held++;
+		return;
+	}
+	free(body); /* api_has_room() was not asked: a caller bug */
+}
+
+/* Hand the letter of a slot out with its outcome and free the slot. */
+static struct api_done *finish(struct api *a, struct transfer *t,
+			       enum outcome outcome, long status)
+{
+	struct api_done *d;
+
+	d = &a->done[(a->done_head + a->done_count) % a->o.concurrency];
+	a->done_count++;
+	memset(d, 0, sizeof(*d));
+	d->id = t->id;
+	d->line = t->line;
+	d->outcome = outcome;
+	d->ts = time(NULL);
+	d->attempts = t->attempts;
+	d->http_status = status;
+	free(t->body);
+	t->body = NULL;
+	t->state = SLOT_FREE;
+	a->held--;
+	return d;
+}
+
+int api_take(struct api *a, struct api_done *out)
+{
+	if (a->done_count == 0)
+		return 0;
+	*out = a->done[a->done_head];
+	a->done_head = (a->done_head + 1) % a->o.concurrency;
+	a->done_count--;
+	return 1;
+}
+
+static void start(struct api *a, struct transfer *t)
+{
+	buf_reset(&t->answer);
+	t->error[0] = '\0';
+	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body);
+	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+			 (curl_off_t)t->len);
+	if (curl_multi_add_handle(a->multi, t->easy) != CURLM_OK) {
+		t->due_ms = now_ms() + a->o.base_delay_ms;
+		return;
+	}
+	t->state = SLOT_FLIGHT;
+	t->attempts++;
+	t->seq = window_sent(&a->window);
+	a->in_flight++;
+	a->requests++;
+}
+
+/* Start waiting letters that are due, as far as the window allows. */
+static void start_due(struct api *a, long now)
+{
+	unsigned i, limit = window_limit(&a->window);
+
+	for (i = 0; i < a->o.concurrency && a->in_flight < limit; i++) {
+		struct transfer *t = &a->slots[i];
+
+		if (t->state == SLOT_WAITING && t->due_ms <= now)
+			start(a, t);
+	}
+}
+
+/* Milliseconds until the next waiting letter is due, at most cap. */
+static long next_due_in(const struct api *a, long now, long cap)
+{
+	unsigned i;
+	long wait = cap;
+
+	if (a->in_flight >= window_limit(&a->window))
+		return cap;
+	for (i = 0; i < a->o.concurrency; i++) {
+		const struct transfer *t = &a->slots[i];
+
+		if (t->state == SLOT_WAITING && t->due_ms - now < wait)
+			wait = t->due_ms - now;
+	}
+	return wait > 0 ? wait : 0;
+}
+
+enum answer {
+	ANSWER_DELIVERED,
+	ANSWER_NOT_DELIVERED,
+	ANSWER_REJECTED,
+	ANSWER_ERROR,
+	ANSWER_BUSY,	  /* 503, 429, timeout: retry and shrink the window */
+	ANSWER_TRANSIENT, /* other 5xx, connection trouble: retry */
+	ANSWER_MISCONFIGURED,
+};
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whether body, but for surrounding white space, is exactly word. */
+static int body_is(const struct buf *body, const char *word)
+{
+	const char *p = buf_str(body), *end = p + body->len;
+	size_t n = strlen(word);
+
+	while (p < end && is_space(*p))
+		p++;
+	while (end > p && is_space(end[-1]))
+		end--;
+	return (size_t)(end - p) == n && memcmp(p, word, n) == 0;
+}
+
+static enum answer classify(long status, const struct buf *body)
+{
+	if (status == 200) {
+		if (body_is(body, "1"))
+			return ANSWER_DELIVERED;
+		if (body_is(body, "0"))
+			return ANSWER_NOT_DELIVERED;
+		return ANSWER_ERROR;
+	}
+	if (status == 400)
+		return ANSWER_REJECTED;
+	if (status == 503 || status == 429)
+		return ANSWER_BUSY;
+	if (status >= 500)
+		return ANSWER_TRANSIENT;
+	if (status > 200 && status < 300)
+		return ANSWER_ERROR;
+	return ANSWER_MISCONFIGURED;
+}
+
+/* Copy text into a one-line detail, for logs and the store. */
+static void set_detail(struct api_done *d, const char *text, size_t len)
+{
+	size_t i;
+
+	if (len >= sizeof(d->detail))
+		len = sizeof(d->detail) - 1;
+	for (i = 0; i < len; i++)
+		d->detail[i] = (text[i] == '\n' || text[i] == '\r' ||
+				text[i] == '\t' || text[i] == '\0')
+				       ? ' '
+				       : text[i];
+	d->detail[len] = '\0';
+}
+
+static void retry_or_defer(struct api *a, struct transfer *t, long status,
+			   const char *why)
+{
+	curl_off_t retry_after = 0;
+	struct api_done *d;
+
+	if (t->attempts < a->o.max_attempts && !a->stopped) {
+		curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
+		t->due_ms = now_ms() + backoff_delay_ms(&a->backoff,
+							t->attempts - 1,
+							retry_after > 0 ? (long)retry_after : -1);
+		t->state = SLOT_WAITING;
+		return;
+	}
+	d = finish(a, t, OUTCOME_DEFERRED, status);
+	set_detail(d, why, strlen(why));
+}
+
+static void on_answer(struct api *a, struct transfer *t, long status)
+{
+	enum answer ans = classify(status, &t->answer);
+	static const enum outcome outcome_of[] = {
+		[ANSWER_DELIVERED] = OUTCOME_DELIVERED,
+		[ANSWER_NOT_DELIVERED] = OUTCOME_NOT_DELIVERED,
+		[ANSWER_REJECTED] = OUTCOME_REJECTED,
+		[ANSWER_ERROR] = OUTCOME_ERROR,
+		[ANSWER_MISCONFIGURED] = OUTCOME_MISCONFIGURED,
+	};
+	char why[64];
+	struct api_done *d;
+
+	if (ans == ANSWER_BUSY || ans == ANSWER_TRANSIENT) {
+		if (ans == ANSWER_BUSY)
+			window_busy(&a->window, t->seq);
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+		retry_or_defer(a, t, status, why);
+		return;
+	}
+	window_success(&a->window);
+	d = finish(a, t, outcome_of[ans], status);
+	set_detail(d, buf_str(&t->answer), t->answer.len);
+}
+
+static void on_transfer_error(struct api *a, struct transfer *t, CURLcode rc)
+{
+	const char *why = t->error[0] ? t->error : curl_easy_strerror(rc);
+
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		window_busy(&a->window, t->seq);
+	retry_or_defer(a, t, 0, why);
+}
+
+static void collect(struct api *a)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(a->multi, &left)) != NULL) {
+		struct transfer *t = NULL;
+		long status = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_multi_remove_handle(a->multi, t->easy);
+		a->in_flight--;
+		if (msg->data.result == CURLE_OK)
+			on_answer(a, t, status);
+		else
+			on_transfer_error(a, t, msg->data.result);
+	}
+}
+
+int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
+{
+	CURLMcode rc;
+	int running;
+	long now = now_ms();
+
+	if (!a->stopped)
+		start_due(a, now);
+	rc = curl_multi_perform(a->multi, &running);
+	if (rc == CURLM_OK) {
+		collect(a);
+		if (a->done_count == 0) {
+			rc = curl_multi_poll(a->multi, NULL, 0,
+					     (int)next_due_in(a, now, timeout_ms),
+					     NULL);
+			if (rc == CURLM_OK)
+				rc = curl_multi_perform(a->multi, &running);
+			collect(a);
+		}
+	}
+	if (rc != CURLM_OK) {
+		snprintf(err, errlen, "libcurl: %s", curl_multi_strerror(rc));
+		return -1;
+	}
+	if (!a->stopped)
+		start_due(a, now_ms());
+	return 0;
+}
+
+void api_stop(struct api *a)
+{
+	unsigned i;
+
+	a->stopped = 1;
+	for (i = 0; i < a->o.concurrency; i++)
+		if (a->slots[i].state == SLOT_WAITING)
+			set_detail(finish(a, &a->slots[i], OUTCOME_DEFERRED, 0),
+				   "not sent: the run is stopping", 29);
+}
+
+void api_abort(struct api *a)
+{
+	unsigned i;
+
+	api_stop(a);
+	for (i = 0; i < a->o.concurrency; i++) {
+		struct transfer *t = &a->slots[i];
+
+		if (t->state != SLOT_FLIGHT)
+			continue;
+		curl_multi_remove_handle(a->multi, t->easy);
+		a->in_flight--;
+		set_detail(finish(a, t, OUTCOME_IN_DOUBT, 0),
+			   "abandoned in flight: the API may have it", 40);
+	}
+}

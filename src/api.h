@@ -1,0 +1,92 @@
+/*
+ * api: POSTs letters to the mail API, many at a time, on one thread.
+ *
+ * libcurl's multi interface drives up to `concurrency` transfers over
+ * reused keep-alive connections.  Each letter occupies one slot from the
+ * moment it is handed over until its outcome is known: in flight, or
+ * waiting out a backoff.  The window (window.h) decides how many slots
+ * may be in flight at once; backoff (backoff.h) when a letter comes back.
+ * The caller hands letters in with api_add(), turns the crank with
+ * api_run() and takes outcomes out with api_take().
+ */
+#ifndef SENDER_API_H
+#define SENDER_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct api_opts {
+	const char *url;
+	long timeout_ms;	 /* one request */
+	unsigned concurrency;	 /* slots, and the window's ceiling */
+	unsigned max_attempts;	 /* POSTs per letter before deferring */
+	long base_delay_ms, max_delay_ms;
+	uint64_t seed;		 /* for the backoff jitter */
+};
+
+enum outcome {
+	OUTCOME_DELIVERED,     /* 200 "1" */
+	OUTCOME_NOT_DELIVERED, /* 200 "0" */
+	OUTCOME_REJECTED,      /* 400 */
+	OUTCOME_ERROR,	       /* 200 with another body, or another 2xx */
+	OUTCOME_DEFERRED,      /* attempts ran out, or never sent: release */
+	OUTCOME_MISCONFIGURED, /* other 4xx, 3xx: the URL is wrong; deferred */
+	OUTCOME_IN_DOUBT,      /* abandoned in flight: keep the claim */
+};
+
+/* One letter whose outcome is known. */
+struct api_done {
+	uint32_t id;
+	long line;
+	enum outcome outcome;
+	time_t ts;	   /* when the API answered */
+	unsigned attempts; /* POSTs made */
+	long http_status;  /* of the last answer, 0 if none */
+	char detail[512];  /* answer body or transfer error, one line */
+};
+
+struct api;
+
+/* NULL with err on failure.  The caller frees with api_free(). */
+struct api *api_new(const struct api_opts *o, char *err, size_t errlen);
+void api_free(struct api *a);
+
+/* Whether a slot is free for api_add(). */
+int api_has_room(const struct api *a);
+
+/* Hand a letter over; the api owns body (malloc'd) from now on. */
+void api_add(struct api *a, uint32_t id, long line, char *body, size_t len);
+
+/*
+ * Start what may start, move transfers on, and wait at most timeout_ms for
+ * something to happen.  Returns -1 with err only on a libcurl failure.
+ */
+int api_run(struct api *a, long timeout_ms, char *err, size_t errlen);
+
+/* Take one finished letter; returns 0 when there is none. */
+int api_take(struct api *a, struct api_done *out);
+
+/*
+ * Send nothing more: letters waiting for a first or next attempt come out
+ * of api_take() as deferred at once, transfers in flight finish.
+ */
+void api_stop(struct api *a);
+
+/*
+ * Give up on transfers in flight too: they come out as in doubt, since the
+ * API may have received them.
+ */
+void api_abort(struct api *a);
+
+/* Letters held (in flight or waiting), and in flight alone. */
+unsigned api_held(const struct api *a);
+unsigned api_in_flight(const struct api *a);
+
+/* POSTs started so far. */
+unsigned long api_requests(const struct api *a);
+
+/* The window in use now (for progress and tests). */
+unsigned api_window(const struct api *a);
+
+#endif

@@ -1,0 +1,302 @@
+#include "cfg.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct cfg_entry *find(const struct cfg *c, const char *section,
+			      const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->entries[i].key->section, section) == 0 &&
+		    strcmp(c->entries[i].key->name, name) == 0)
+			return &c->entries[i];
+	return NULL;
+}
+
+static int section_known(const struct cfg *c, const char *section)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->entries[i].key->section, section) == 0)
+			return 1;
+	return 0;
+}
+
+const struct cfg_entry *cfg_find(const struct cfg *c, const char *section,
+				 const char *name)
+{
+	return find(c, section, name);
+}
+
+int cfg_init(struct cfg *c, const struct cfg_key *const *tables, char *err,
+	     size_t errlen)
+{
+	const struct cfg_key *const *t;
+	const struct cfg_key *k;
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	for (t = tables; *t; t++)
+		for (k = *t; k->name; k++)
+			n++;
+	c->entries = calloc(n ? n : 1, sizeof(*c->entries));
+	if (c->entries == NULL)
+		goto nomem;
+	for (t = tables; *t; t++) {
+		for (k = *t; k->name; k++) {
+			struct cfg_entry *e = &c->entries[c->n++];
+
+			e->key = k;
+			e->value = strdup(k->def ? k->def : "");
+			e->origin = strdup("default");
+			if (e->value == NULL || e->origin == NULL)
+				goto nomem;
+		}
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	cfg_release(c);
+	return -1;
+}
+
+void cfg_release(struct cfg *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->entries[i].value);
+		free(c->entries[i].origin);
+	}
+	free(c->entries);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Check a value against its key's type; why gets the reason. */
+static int check_value(const struct cfg_key *k, const char *v, char *why,
+		       size_t whylen)
+{
+	unsigned long long n = 0;
+	const char *p;
+	char *end;
+	double d;
+
+	switch (k->type) {
+	case CFG_STRING:
+	case CFG_SECRET:
+		return 0;
+	case CFG_UINT:
+		for (p = v; *p; p++) {
+			if (*p < '0' || *p > '9' || p - v > 18) {
+				snprintf(why, whylen,
+					 "'%s' is not a whole number", v);
+				return -1;
+			}
+			n = n * 10 + (unsigned)(*p - '0');
+		}
+		if (p == v || n < k->min || n > k->max) {
+			snprintf(why, whylen, "'%s' is not a whole number from %lu to %lu",
+				 v, k->min, k->max);
+			return -1;
+		}
+		return 0;
+	case CFG_SECONDS:
+		errno = 0;
+		d = strtod(v, &end);
+		if (end == v || *end || errno || !(d > 0) || d > (double)k->max) {
+			snprintf(why, whylen,
+				 "'%s' is not a number of seconds above 0 and at most %lu",
+				 v, k->max);
+			return -1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+int cfg_set(struct cfg *c, const char *section, const char *name,
+	    const char *value, const char *origin, char *err, size_t errlen)
+{
+	struct cfg_entry *e = find(c, section, name);
+	char why[200];
+	char *v, *o;
+
+	if (e == NULL) {
+		if (!section_known(c, section))
+			snprintf(err, errlen, "%s: unknown section [%s] (key '%s')",
+				 origin, section, name);
+		else
+			snprintf(err, errlen, "%s: unknown key '%s' in section [%s]",
+				 origin, name, section);
+		return -1;
+	}
+	if (check_value(e->key, value, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: key '%s' in section [%s]: %s", origin,
+			 name, section, why);
+		return -1;
+	}
+	v = strdup(value);
+	o = strdup(origin);
+	if (v == NULL || o == NULL) {
+		free(v);
+		free(o);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(e->value);
+	free(e->origin);
+	e->value = v;
+	e->origin = o;
+	return 0;
+}
+
+/* State of one file's parse: inih gives no line numbers, we count them. */
+struct file_parse {
+	struct cfg *cfg;
+	FILE *fp;
+	const char *path;
+	int line;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int section_line(struct file_parse *p, const char *line)
+{
+	const char *s = line, *end;
+	char name[64];
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s != '[')
+		return 0;
+	end = strchr(s, ']');
+	if (end == NULL || (size_t)(end - s - 1) >= sizeof(name))
+		return 0; /* inih reports it */
+	memcpy(name, s + 1, (size_t)(end - s - 1));
+	name[end - s - 1] = '\0';
+	if (section_known(p->cfg, name))
+		return 0;
+	snprintf(p->err, p->errlen, "%s:%d: unknown section [%s]", p->path,
+		 p->line, name);
+	p->failed = 1;
+	return -1;
+}
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct file_parse *p = stream;
+	size_t n;
+
+	if (p->failed || fgets(str, num, p->fp) == NULL)
+		return NULL;
+	p->line++;
+	n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->fp)) {
+		snprintf(p->err, p->errlen, "%s:%d: line longer than %d characters",
+			 p->path, p->line, num - 2);
+		p->failed = 1;
+		return NULL;
+	}
+	if (section_line(p, str) < 0)
+		return NULL;
+	return str;
+}
+
+static int on_key(void *user, const char *section, const char *name,
+		  const char *value)
+{
+	struct file_parse *p = user;
+	char origin[512];
+
+	if (p->failed)
+		return 0;
+	snprintf(origin, sizeof(origin), "%s:%d", p->path, p->line);
+	if (section[0] == '\0') {
+		snprintf(p->err, p->errlen, "%s: key '%s' is outside any section",
+			 origin, name);
+		p->failed = 1;
+		return 0;
+	}
+	if (cfg_set(p->cfg, section, name, value, origin, p->err, p->errlen) < 0) {
+		p->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+	struct file_parse p = { c, NULL, path, 0, err, errlen, 0 };
+	int rc;
+
+	p.fp = fopen(path, "r");
+	if (p.fp == NULL) {
+		snprintf(err, errlen, "cannot read config '%s': %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(read_line, &p, on_key, &p);
+	fclose(p.fp);
+	if (p.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%d: not an INI line (expected [section] or key = value)",
+			 path, rc);
+		return -1;
+	}
+	return 0;
+}
+
+int cfg_load_env(struct cfg *c, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		const struct cfg_key *k = c->entries[i].key;
+		const char *v = k->env ? getenv(k->env) : NULL;
+		char origin[128];
+
+		if (v == NULL)
+			continue;
+		snprintf(origin, sizeof(origin), "$%s", k->env);
+		if (cfg_set(c, k->section, k->name, v, origin, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct cfg_entry *must_find(const struct cfg *c,
+					 const char *section, const char *name)
+{
+	const struct cfg_entry *e = find(c, section, name);
+
+	if (e == NULL) {
+		fprintf(stderr, "sender: internal error: undeclared key %s.%s\n",
+			section, name);
+		abort();
+	}
+	return e;
+}
+
+const char *cfg_str(const struct cfg *c, const char *section, const char *name)
+{
+	return must_find(c, section, name)->value;
+}
+
+unsigned long cfg_uint(const struct cfg *c, const char *section,
+		       const char *name)
+{
+	return strtoul(must_find(c, section, name)->value, NULL, 10);
+}
+
+double cfg_seconds(const struct cfg *c, const char *section, const char *name)
+{
+	return strtod(must_find(c, section, name)->value, NULL);
+}

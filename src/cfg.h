@@ -1,0 +1,74 @@
+/*
+ * cfg: the effective configuration, as a table of typed keys.
+ *
+ * Every key is declared once (section, name, type, default, help) by the
+ * module that uses it: the core declares [api], [retry] and [store], each
+ * storage backend declares its own section.  Values are checked when they
+ * are set, so the getters never fail.  Precedence, lowest first: defaults,
+ * the INI file, the environment, the command line.
+ */
+#ifndef SENDER_CFG_H
+#define SENDER_CFG_H
+
+#include <stddef.h>
+
+enum cfg_type {
+	CFG_STRING,
+	CFG_SECRET,  /* a string never printed */
+	CFG_UINT,    /* whole number in [min, max] */
+	CFG_SECONDS, /* positive decimal number of seconds, at most max */
+};
+
+struct cfg_key {
+	const char *section;
+	const char *name;
+	enum cfg_type type;
+	const char *def; /* default, as text */
+	unsigned long min, max;
+	const char *env; /* environment variable that overrides it, or NULL */
+	const char *help;
+};
+
+struct cfg_entry {
+	const struct cfg_key *key;
+	char *value;  /* owned */
+	char *origin; /* owned: "default", "FILE:LINE", "$VAR", "command line" */
+};
+
+struct cfg {
+	struct cfg_entry *entries; /* owned */
+	size_t n;
+};
+
+/*
+ * Fill c with the keys of the NULL-terminated list of tables (each ends
+ * with an entry whose name is NULL), set to their defaults.
+ */
+int cfg_init(struct cfg *c, const struct cfg_key *const *tables, char *err,
+	     size_t errlen);
+
+/* Read an INI file; errors name the file, the line and the key. */
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Apply the environment variables that keys declare. */
+int cfg_load_env(struct cfg *c, char *err, size_t errlen);
+
+/* Set one key; origin says where the value came from, for messages. */
+int cfg_set(struct cfg *c, const char *section, const char *name,
+	    const char *value, const char *origin, char *err, size_t errlen);
+
+/* The entry of a declared key, or NULL. */
+const struct cfg_entry *cfg_find(const struct cfg *c, const char *section,
+				 const char *name);
+
+/* Getters for declared keys (the program aborts on an undeclared one). */
+const char *cfg_str(const struct cfg *c, const char *section,
+		    const char *name);
+unsigned long cfg_uint(const struct cfg *c, const char *section,
+		       const char *name);
+double cfg_seconds(const struct cfg *c, const char *section,
+		   const char *name);
+
+void cfg_release(struct cfg *c);
+
+#endif

@@ -1,0 +1,478 @@
+#include "reader.h"
+
+#include "buf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libxml/entities.h>
+#include <libxml/parser.h>
+#include <libxml/xmlreader.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum field { FIELD_NONE, FIELD_TO, FIELD_SUBJECT };
+
+struct reader {
+	xmlTextReaderPtr xml;
+	char *name;
+	int fd; /* our own descriptor, or -1 for standard input */
+	enum reader_status final; /* READER_END/ERROR once reached, else LETTER */
+	char error[512];	  /* first fatal parser error, if any */
+
+	/* The letter being assembled. */
+	enum field collecting;
+	int in_email;
+	long line;
+	char *id_text; /* owned, from xmlTextReaderGetAttribute() */
+	int seen_to, seen_subject, twice, id_bad;
+	struct buf to, subject;
+	xmlNodePtr email; /* the <email> being assembled, while in_email */
+
+	/*
+	 * After a fatal error, the letters the parser had already built but
+	 * not yet handed out: the next root child to look at.
+	 */
+	xmlNodePtr salvage;
+	int salvaging;
+};
+
+/*
+ * Nothing is ever loaded from outside the document: not a DTD, not an
+ * external entity, whatever the URL.  libxml2's hook is process-wide, so it
+ * is installed once, before the first reader.
+ */
+static xmlParserInputPtr refuse_external_entity(const char *url,
+						const char *id,
+						xmlParserCtxtPtr ctxt)
+{
+	(void)url;
+	(void)id;
+	(void)ctxt;
+	return NULL;
+}
+
+static void reader_global_init(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	xmlInitParser();
+	xmlSetExternalEntityLoader(refuse_external_entity);
+}
+
+/* libxml2 messages end in a newline and may hold more: make one line. */
+static void one_line(char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n]; n++)
+		if (s[n] == '\n' || s[n] == '\r')
+			s[n] = ' ';
+	while (n > 0 && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+/* Keep the first fatal error; warnings and recoverable errors are ignored. */
+static void on_xml_error(void *arg, xmlErrorPtr e)
+{
+	struct reader *r = arg;
+
+	int line = e ? e->line : 0, col = e ? e->int2 : 0;
+
+	if (e == NULL || e->level < XML_ERR_FATAL || r->error[0])
+		return;
+	/* Errors inside an entity's text carry the entity's own position. */
+	if (e->file == NULL || strcmp(e->file, r->name) != 0) {
+		line = xmlTextReaderGetParserLineNumber(r->xml);
+		col = xmlTextReaderGetParserColumnNumber(r->xml);
+	}
+	snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s", r->name, line,
+		 col, e->message ? e->message : "XML error");
+	one_line(r->error);
+}
+
+struct reader *reader_open(const char *path, char *err, size_t errlen)
+{
+	const int options = XML_PARSE_NOENT | XML_PARSE_NONET |
+			    XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES;
+	struct reader *r = NULL;
+	int stdin_input = strcmp(path, "-") == 0;
+
+	reader_global_init();
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		goto nomem;
+	r->fd = -1;
+	r->name = strdup(stdin_input ? "<stdin>" : path);
+	if (r->name == NULL)
+		goto nomem;
+	buf_init(&r->to, READER_TO_MAX + 1);
+	buf_init(&r->subject, READER_SUBJECT_MAX + 1);
+	if (!stdin_input) {
+		r->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (r->fd < 0) {
+			snprintf(err, errlen, "cannot open '%s': %s", path,
+				 strerror(errno));
+			goto fail;
+		}
+	}
+	r->xml = xmlReaderForFd(stdin_input ? 0 : r->fd, r->name, NULL, options);
+	if (r->xml == NULL) {
+		snprintf(err, errlen, "cannot read '%s'", r->name);
+		goto fail;
+	}
+	xmlTextReaderSetStructuredErrorHandler(r->xml, on_xml_error, r);
+	return r;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	reader_free(r);
+	return NULL;
+}
+
+void reader_free(struct reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->xml)
+		xmlFreeTextReader(r->xml);
+	if (r->fd >= 0)
+		close(r->fd);
+	xmlFree(r->id_text);
+	buf_release(&r->to);
+	buf_release(&r->subject);
+	free(r->name);
+	free(r);
+}
+
+const char *reader_name(const struct reader *r)
+{
+	return r->name;
+}
+
+long reader_offset(const struct reader *r)
+{
+	return r->xml ? xmlTextReaderByteConsumed(r->xml) : 0;
+}
+
+int reader_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
+{
+	unsigned long long v = 0;
+	const char *p;
+
+	if (text[0] == '\0') {
+		snprintf(why, whylen, "id is empty");
+		return -1;
+	}
+	for (p = text; *p; p++) {
+		if (*p < '0' || *p > '9') {
+			snprintf(why, whylen,
+				 "id '%.40s' is not a plain decimal number",
+				 text);
+			return -1;
+		}
+		if (v <= UINT32_MAX)
+			v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (text[0] == '0' && text[1] != '\0') {
+		snprintf(why, whylen, "id '%.40s' has leading zeros", text);
+		return -1;
+	}
+	if (v > UINT32_MAX) {
+		snprintf(why, whylen,
+			 "id '%.40s' is out of range (0..4294967295)", text);
+		return -1;
+	}
+	*id = (uint32_t)v;
+	return 0;
+}
+
+/* Refuse a document whose DTD declares any external entity. */
+static int check_entities(struct reader *r)
+{
+	xmlDocPtr doc = xmlTextReaderCurrentDoc(r->xml);
+	xmlNodePtr n;
+
+	if (doc == NULL || doc->intSubset == NULL)
+		return 0;
+	for (n = doc->intSubset->children; n; n = n->next) {
+		xmlEntityPtr e = (xmlEntityPtr)n;
+
+		if (n->type != XML_ENTITY_DECL)
+			continue;
+		if (e->etype == XML_INTERNAL_GENERAL_ENTITY ||
+		    e->etype == XML_INTERNAL_PARAMETER_ENTITY ||
+		    e->etype == XML_INTERNAL_PREDEFINED_ENTITY)
+			continue;
+		snprintf(r->error, sizeof(r->error),
+			 "%s:%d:%d: external entity '%s' refused: letters may "
+			 "not load files or URLs",
+			 r->name, xmlTextReaderGetParserLineNumber(r->xml),
+			 xmlTextReaderGetParserColumnNumber(r->xml),
+			 (const char *)e->name);
+		return -1;
+	}
+	return 0;
+}
+
+static void reset_letter(struct reader *r, xmlNodePtr email, char *id_text)
+{
+	r->in_email = 1;
+	r->collecting = FIELD_NONE;
+	r->seen_to = r->seen_subject = r->twice = r->id_bad = 0;
+	buf_reset(&r->to);
+	buf_reset(&r->subject);
+	r->email = email;
+	r->line = email ? xmlGetLineNo(email) : -1;
+	if (r->line <= 0)
+		r->line = xmlTextReaderGetParserLineNumber(r->xml);
+	xmlFree(r->id_text);
+	r->id_text = id_text;
+}
+
+static void start_email(struct reader *r)
+{
+	reset_letter(r, xmlTextReaderCurrentNode(r->xml),
+		     (char *)xmlTextReaderGetAttribute(r->xml, BAD_CAST "id"));
+}
+
+static void start_field(struct reader *r, const char *name, int empty)
+{
+	int *seen;
+
+	if (strcmp(name, "to") == 0) {
+		r->collecting = FIELD_TO;
+		seen = &r->seen_to;
+	} else if (strcmp(name, "subject") == 0) {
+		r->collecting = FIELD_SUBJECT;
+		seen = &r->seen_subject;
+	} else {
+		return;
+	}
+	if (*seen)
+		r->twice = 1;
+	*seen = 1;
+	if (empty)
+		r->collecting = FIELD_NONE;
+}
+
+static void add_text(struct reader *r)
+{
+	const char *text = (const char *)xmlTextReaderConstValue(r->xml);
+	struct buf *b = r->collecting == FIELD_TO ? &r->to : &r->subject;
+
+	if (text != NULL)
+		buf_append(b, text, strlen(text));
+}
+
+/* Decide whether the letter just closed is valid; fill out or msg. */
+static enum reader_status finish_email(struct reader *r, struct letter *out,
+				       char *msg, size_t msglen)
+{
+	char why[160];
+	const char *problem = NULL;
+	uint32_t id = 0;
+
+	r->in_email = 0;
+	r->collecting = FIELD_NONE;
+	buf_trim(&r->to);
+	buf_trim(&r->subject);
+	if (r->id_text == NULL)
+		problem = "letter has no id attribute";
+	else if (reader_parse_id(r->id_text, &id, why, sizeof(why)) < 0) {
+		problem = why;
+		r->id_bad = 1;
+	}
+	else if (!r->seen_to || r->to.len == 0)
+		problem = "letter has no <to> address";
+	else if (!r->seen_subject)
+		problem = "letter has no <subject>";
+	else if (r->twice)
+		problem = "letter has more than one <to> or <subject>";
+	else if (r->to.truncated || r->subject.truncated) {
+		snprintf(why, sizeof(why), "<%s> is longer than %d bytes",
+			 r->to.truncated ? "to" : "subject",
+			 r->to.truncated ? READER_TO_MAX : READER_SUBJECT_MAX);
+		problem = why;
+	}
+	if (problem) {
+		if (r->id_text && !r->id_bad)
+			snprintf(msg, msglen, "%s:%ld: id %.40s: %s; not sent",
+				 r->name, r->line, r->id_text, problem);
+		else
+			snprintf(msg, msglen, "%s:%ld: %s; not sent", r->name,
+				 r->line, problem);
+		return READER_INVALID;
+	}
+	out->id = id;
+	out->to = buf_str(&r->to);
+	out->to_len = r->to.len;
+	out->subject = buf_str(&r->subject);
+	out->subject_len = r->subject.len;
+	out->line = r->line;
+	return READER_LETTER;
+}
+
+static enum reader_status stop(struct reader *r, enum reader_status status,
+			       char *msg, size_t msglen)
+{
+	r->final = status;
+	r->salvaging = 0;
+	if (status == READER_ERROR) {
+		if (!r->error[0])
+			snprintf(r->error, sizeof(r->error),
+				 "%s:%d:%d: XML is not well formed", r->name,
+				 xmlTextReaderGetParserLineNumber(r->xml),
+				 xmlTextReaderGetParserColumnNumber(r->xml));
+		snprintf(msg, msglen, "%s", r->error);
+	}
+	return status;
+}
+
+/* Handle one node; returns READER_END to mean "keep reading". */
+static enum reader_status on_node(struct reader *r, struct letter *out,
+				  char *msg, size_t msglen)
+{
+	int type = xmlTextReaderNodeType(r->xml);
+	int depth = xmlTextReaderDepth(r->xml);
+	const char *name;
+
+	switch (type) {
+	case XML_READER_TYPE_DOCUMENT_TYPE:
+		if (check_entities(r) < 0)
+			return READER_ERROR;
+		break;
+	case XML_READER_TYPE_ELEMENT:
+		name = (const char *)xmlTextReaderConstLocalName(r->xml);
+		if (depth == 1 && strcmp(name, "email") == 0) {
+			start_email(r);
+			if (xmlTextReaderIsEmptyElement(r->xml))
+				return finish_email(r, out, msg, msglen);
+		} else if (depth == 2 && r->in_email) {
+			start_field(r, name,
+				    xmlTextReaderIsEmptyElement(r->xml) == 1);
+		}
+		break;
+	case XML_READER_TYPE_TEXT:
+	case XML_READER_TYPE_CDATA:
+	case XML_READER_TYPE_WHITESPACE:
+	case XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
+		if (r->collecting != FIELD_NONE && depth >= 3)
+			add_text(r);
+		break;
+	case XML_READER_TYPE_END_ELEMENT:
+		if (depth == 2)
+			r->collecting = FIELD_NONE;
+		else if (depth == 1 && r->in_email)
+			return finish_email(r, out, msg, msglen);
+		break;
+	default:
+		break;
+	}
+	return READER_END;
+}
+
+/*
+ * libxml2 parses ahead of the nodes it hands out, and a fatal error ends
+ * xmlTextReaderRead() at once; the complete letters between the last one
+ * handed out and the error are still in the partial tree.  An <email> is
+ * known to be complete when the parser has attached a node after it.
+ */
+static void salvage_start(struct reader *r)
+{
+	xmlNodePtr n = xmlTextReaderCurrentNode(r->xml);
+
+	r->salvaging = 1;
+	r->salvage = NULL;
+	if (r->in_email) {
+		r->salvage = r->email;
+		return;
+	}
+	if (n == NULL) { /* failed before the first node was handed out */
+		n = xmlDocGetRootElement(xmlTextReaderCurrentDoc(r->xml));
+		r->salvage = n ? n->children : NULL;
+		return;
+	}
+	if (n->parent == NULL)
+		return;
+	if (n->parent->type == XML_DOCUMENT_NODE) { /* still at the root */
+		r->salvage = n->children;
+		return;
+	}
+	while (n->parent->parent &&
+	       n->parent->parent->type != XML_DOCUMENT_NODE)
+		n = n->parent;
+	r->salvage = n->next;
+}
+
+static void collect_from_tree(struct reader *r, xmlNodePtr email)
+{
+	xmlNodePtr c;
+
+	reset_letter(r, email, (char *)xmlGetProp(email, BAD_CAST "id"));
+	for (c = email->children; c; c = c->next) {
+		xmlChar *text;
+
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		start_field(r, (const char *)c->name, c->children == NULL);
+		if (r->collecting == FIELD_NONE)
+			continue;
+		text = xmlNodeGetContent(c);
+		if (text)
+			buf_append(r->collecting == FIELD_TO ? &r->to
+							     : &r->subject,
+				   text, strlen((const char *)text));
+		xmlFree(text);
+		r->collecting = FIELD_NONE;
+	}
+}
+
+static enum reader_status salvage_next(struct reader *r, struct letter *out,
+				       char *msg, size_t msglen)
+{
+	xmlNodePtr n;
+
+	while ((n = r->salvage) != NULL && n->next != NULL) {
+		r->salvage = n->next;
+		if (n->type != XML_ELEMENT_NODE ||
+		    strcmp((const char *)n->name, "email") != 0)
+			continue;
+		collect_from_tree(r, n);
+		return finish_email(r, out, msg, msglen);
+	}
+	r->salvage = NULL;
+	return stop(r, READER_ERROR, msg, msglen);
+}
+
+enum reader_status reader_next(struct reader *r, struct letter *out, char *msg,
+			       size_t msglen)
+{
+	enum reader_status status;
+	int ret;
+
+	if (r->salvaging)
+		return salvage_next(r, out, msg, msglen);
+	if (r->final == READER_END || r->final == READER_ERROR)
+		return stop(r, r->final, msg, msglen);
+	/*
+	 * The parser runs ahead of the nodes handed out, so an error may be
+	 * known before the letters that precede it: those are still read.
+	 */
+	while ((ret = xmlTextReaderRead(r->xml)) == 1) {
+		status = on_node(r, out, msg, msglen);
+		if (status == READER_ERROR) /* refused before any letter */
+			return stop(r, READER_ERROR, msg, msglen);
+		if (status != READER_END)
+			return status;
+	}
+	if (ret < 0) {
+		salvage_start(r);
+		return salvage_next(r, out, msg, msglen);
+	}
+	return stop(r, READER_END, msg, msglen);
+}

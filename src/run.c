@@ -1,0 +1,477 @@
+#include "run.h"
+
+#include "api.h"
+#include "idset.h"
+#include "log.h"
+#include "message.h"
+#include "reader.h"
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A letter read and encoded, waiting for its claim or for a slot. */
+struct pending {
+	uint32_t id;
+	long line;
+	char *body; /* owned until handed to the api */
+	size_t len;
+};
+
+struct run {
+	const struct run_opts *o;
+	struct api *api;
+	struct store *store;
+	const struct log *log;
+	struct run_stats *st;
+
+	size_t next_file;
+	struct reader *reader;
+	int input_done;
+	struct idset seen;
+
+	/* claimed letters, oldest first, at most o->claim_batch */
+	struct pending *queue;
+	size_t qhead, qcount;
+
+	/* the batch being claimed */
+	struct pending *batch;
+	uint32_t *batch_ids;
+	enum claim *batch_claims;
+
+	/* outcomes not yet written to the store */
+	struct store_result *results;
+	size_t nresults;
+	uint32_t *releases;
+	size_t nreleases;
+	long oldest_ms; /* when the oldest unwritten outcome arrived */
+
+	int stopping;
+	unsigned deferred_in_row;
+	char err[1024];
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Open the next input file; 0 when there is none left. */
+static int open_next_file(struct run *r)
+{
+	while (r->next_file < r->o->nfiles) {
+		const char *path = r->o->files[r->next_file++];
+
+		r->reader = reader_open(path, r->err, sizeof(r->err));
+		if (r->reader)
+			return 1;
+		log_error(r->log, "%s", r->err);
+		r->st->input_failed = 1;
+	}
+	return 0;
+}
+
+/* The next letter that is valid and new in this run; 0 at the end. */
+static int next_letter(struct run *r, struct pending *p)
+{
+	struct letter l;
+
+	while (!r->input_done) {
+		enum reader_status rs;
+
+		if (r->reader == NULL && !open_next_file(r)) {
+			r->input_done = 1;
+			break;
+		}
+		rs = reader_next(r->reader, &l, r->err, sizeof(r->err));
+		if (rs == READER_END || rs == READER_ERROR) {
+			if (rs == READER_ERROR) {
+				log_error(r->log, "%s", r->err);
+				r->st->input_failed = 1;
+			}
+			reader_free(r->reader);
+			r->reader = NULL;
+			continue;
+		}
+		r->st->letters++;
+		if (rs == READER_INVALID) {
+			log_warn(r->log, "%s", r->err);
+			r->st->invalid++;
+			continue;
+		}
+		if (idset_add(&r->seen, l.id) == 0) {
+			log_warn(r->log, "%s:%ld: id %" PRIu32
+					 " appears again in this run; skipped",
+				 reader_name(r->reader), l.line, l.id);
+			r->st->skipped++;
+			continue;
+		}
+		p->id = l.id;
+		p->line = l.line;
+		if (r->o->dry_run) {
+			p->body = NULL;
+			return 1;
+		}
+		p->body = message_form(l.id, l.to, l.to_len, l.subject,
+				       l.subject_len, &p->len, r->err,
+				       sizeof(r->err));
+		if (p->body == NULL) {
+			log_warn(r->log, "%s:%ld: %s; not sent",
+				 reader_name(r->reader), l.line, r->err);
+			r->st->invalid++;
+			continue;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* Letters read and dropped before any attempt: deferred, nothing sent. */
+static void drop_pending(struct run *r, struct pending *p, int release)
+{
+	free(p->body);
+	p->body = NULL;
+	r->st->deferred++;
+	if (release)
+		r->releases[r->nreleases++] = p->id;
+}
+
+static void begin_stop(struct run *r)
+{
+	if (r->stopping)
+		return;
+	r->stopping = 1;
+	while (r->qcount) {
+		drop_pending(r, &r->queue[r->qhead], 1);
+		r->qhead = (r->qhead + 1) % r->o->claim_batch;
+		r->qcount--;
+	}
+	if (r->api)
+		api_stop(r->api);
+}
+
+static void sort_claims(struct run *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct pending *p = &r->batch[i];
+
+		if (r->batch_claims[i] == CLAIM_OK) {
+			r->queue[(r->qhead + r->qcount) % r->o->claim_batch] = *p;
+			r->qcount++;
+			continue;
+		}
+		free(p->body);
+		r->st->skipped++;
+		if (r->batch_claims[i] == CLAIM_HELD) {
+			r->st->held++;
+			log_info(r->log, "id %" PRIu32 " is claimed by another run; skipped",
+				 p->id);
+		}
+	}
+}
+
+/* Read and claim the next batch into the (empty) queue. */
+static void refill(struct run *r)
+{
+	size_t i, n = 0;
+
+	while (n < r->o->claim_batch && next_letter(r, &r->batch[n])) {
+		r->batch_ids[n] = r->batch[n].id;
+		n++;
+	}
+	if (n == 0)
+		return;
+	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
+			sizeof(r->err)) < 0) {
+		log_error(r->log, "%s; nothing more is sent", r->err);
+		r->st->storage_failed = 1;
+		for (i = 0; i < n; i++)
+			drop_pending(r, &r->batch[i], 0);
+		begin_stop(r);
+		return;
+	}
+	sort_claims(r, n);
+}
+
+/* Write the outcomes gathered so far; on failure keep them for later. */
+static void flush(struct run *r)
+{
+	size_t i;
+
+	if (r->nresults == 0 && r->nreleases == 0)
+		return;
+	if (store_finish(r->store, r->results, r->nresults, r->err,
+			 sizeof(r->err)) < 0 ||
+	    store_release(r->store, r->releases, r->nreleases, r->err,
+			  sizeof(r->err)) < 0) {
+		if (!r->st->storage_failed)
+			log_error(r->log, "%s; nothing more is sent", r->err);
+		r->st->storage_failed = 1;
+		begin_stop(r);
+		return;
+	}
+	for (i = 0; i < r->nresults; i++)
+		free((char *)r->results[i].error);
+	r->nresults = 0;
+	r->nreleases = 0;
+}
+
+static int flush_due(const struct run *r)
+{
+	size_t n = r->nresults + r->nreleases;
+
+	if (n == 0)
+		return 0;
+	/* room must remain for every letter the api and queue may return */
+	if (n >= r->o->claim_batch)
+		return 1;
+	return now_ms() - r->oldest_ms >= r->o->flush_ms;
+}
+
+static void note_arrival(struct run *r)
+{
+	if (r->nresults + r->nreleases == 0)
+		r->oldest_ms = now_ms();
+}
+
+static void record(struct run *r, const struct api_done *d, int status)
+{
+	struct store_result *res = &r->results[r->nresults++];
+
+	res->id = d->id;
+	res->ts = d->ts;
+	res->status = status;
+	res->attempts = d->attempts;
+	res->error = status < 0 ? strdup(d->detail) : NULL;
+}
+
+static void api_trouble(struct run *r, const char *what, const struct api_done *d)
+{
+	if (r->st->api_failed)
+		return;
+	r->st->api_failed = 1;
+	log_error(r->log, "%s (id %" PRIu32 ", %s); nothing more is sent",
+		  what, d->id, d->detail[0] ? d->detail : "no detail");
+	begin_stop(r);
+}
+
+static void on_deferred(struct run *r, const struct api_done *d)
+{
+	r->st->deferred++;
+	r->releases[r->nreleases++] = d->id;
+	if (d->attempts == 0)
+		return;
+	log_warn(r->log, "id %" PRIu32 ": deferred after %u attempts (%s)",
+		 d->id, d->attempts, d->detail);
+	if (!r->stopping && ++r->deferred_in_row >= r->o->dead_after) {
+		char what[1200];
+
+		snprintf(what, sizeof(what),
+			 "the API at '%s' is not answering usefully: %u letters "
+			 "in a row were deferred",
+			 r->o->api_url, r->deferred_in_row);
+		api_trouble(r, what, d);
+	}
+}
+
+static void on_done(struct run *r, const struct api_done *d)
+{
+	char what[1200];
+
+	note_arrival(r);
+	if (d->outcome != OUTCOME_DEFERRED)
+		r->deferred_in_row = 0;
+	switch (d->outcome) {
+	case OUTCOME_DELIVERED:
+		r->st->delivered++;
+		record(r, d, 1);
+		break;
+	case OUTCOME_NOT_DELIVERED:
+		r->st->not_delivered++;
+		record(r, d, 0);
+		break;
+	case OUTCOME_REJECTED:
+		r->st->rejected++;
+		record(r, d, -1);
+		log_warn(r->log, "id %" PRIu32 ": rejected by the API: %s", d->id,
+			 d->detail);
+		break;
+	case OUTCOME_ERROR:
+		r->st->errors++;
+		record(r, d, -1);
+		log_warn(r->log, "id %" PRIu32 ": unexpected answer (HTTP %ld): %s",
+			 d->id, d->http_status, d->detail);
+		break;
+	case OUTCOME_DEFERRED:
+		on_deferred(r, d);
+		break;
+	case OUTCOME_MISCONFIGURED:
+		r->st->deferred++;
+		r->releases[r->nreleases++] = d->id;
+		snprintf(what, sizeof(what),
+			 "the API answered HTTP %ld at '%s': check [api] url",
+			 d->http_status, r->o->api_url);
+		api_trouble(r, what, d);
+		break;
+	case OUTCOME_IN_DOUBT:
+		r->st->deferred++;
+		r->st->in_doubt++;
+		break;
+	}
+}
+
+static void watch_signals(struct run *r)
+{
+	sig_atomic_t n = r->o->signals ? *r->o->signals : 0;
+
+	if (n == 0)
+		return;
+	if (!r->stopping) {
+		r->st->signal = *r->o->last_signal;
+		log_warn(r->log, "stopping on signal %d: finishing the requests in "
+				 "flight (a second signal abandons them)",
+			 r->st->signal);
+		begin_stop(r);
+	}
+	if (n >= 2 && r->api && api_in_flight(r->api) > 0)
+		api_abort(r->api);
+}
+
+static void dry_run(struct run *r)
+{
+	struct pending p;
+
+	while (!r->input_done) {
+		if (r->o->signals && *r->o->signals) {
+			r->st->signal = *r->o->last_signal;
+			break;
+		}
+		next_letter(r, &p); /* valid letters are counted as read */
+	}
+}
+
+static void send_all(struct run *r)
+{
+	struct api_done d;
+
+	for (;;) {
+		watch_signals(r);
+		while (!r->stopping && api_has_room(r->api)) {
+			if (r->qcount == 0)
+				refill(r);
+			if (r->qcount == 0)
+				break;
+			api_add(r->api, r->queue[r->qhead].id,
+				r->queue[r->qhead].line, r->queue[r->qhead].body,
+				r->queue[r->qhead].len);
+			r->qhead = (r->qhead + 1) % r->o->claim_batch;
+			r->qcount--;
+		}
+		if (api_held(r->api) == 0 && r->qcount == 0 &&
+		    (r->input_done || r->stopping))
+			break;
+		if (api_run(r->api, 100, r->err, sizeof(r->err)) < 0) {
+			log_error(r->log, "%s", r->err);
+			begin_stop(r);
+			api_abort(r->api);
+		}
+		while (api_take(r->api, &d))
+			on_done(r, &d);
+		if (flush_due(r))
+			flush(r);
+	}
+	flush(r);
+}
+
+static int run_init(struct run *r, const struct run_opts *o)
+{
+	size_t b = o->claim_batch;
+	size_t room = 2 * b + 4096; /* queue + batch + api slots, generous */
+
+	idset_init(&r->seen);
+	r->queue = calloc(b, sizeof(*r->queue));
+	r->batch = calloc(b, sizeof(*r->batch));
+	r->batch_ids = calloc(b, sizeof(*r->batch_ids));
+	r->batch_claims = calloc(b, sizeof(*r->batch_claims));
+	r->results = calloc(room, sizeof(*r->results));
+	r->releases = calloc(room, sizeof(*r->releases));
+	return r->queue && r->batch && r->batch_ids && r->batch_claims &&
+			       r->results && r->releases
+		       ? 0
+		       : -1;
+}
+
+static void run_release(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nresults; i++)
+		free((char *)r->results[i].error);
+	reader_free(r->reader);
+	idset_release(&r->seen);
+	free(r->queue);
+	free(r->batch);
+	free(r->batch_ids);
+	free(r->batch_claims);
+	free(r->results);
+	free(r->releases);
+}
+
+/* What the store never took is still printed, so that nothing is lost. */
+static void report_unrecorded(struct run *r)
+{
+	size_t i;
+	char ts[20];
+
+	for (i = 0; i < r->nresults; i++) {
+		const struct store_result *res = &r->results[i];
+
+		store_format_ts(res->ts, ts);
+		log_error(r->log, "not recorded: id %" PRIu32 " answered at %s UTC, "
+				  "delivery_status %d",
+			  res->id, ts, res->status);
+	}
+	r->st->unrecorded = r->nresults;
+	if (r->nreleases)
+		log_error(r->log, "%zu claims of unsent letters could not be "
+				  "released; they stay claimed",
+			  r->nreleases);
+}
+
+void run_files(const struct run_opts *o, struct api *api, struct store *store,
+	       const struct log *log, struct run_stats *st)
+{
+	struct run r;
+	struct timespec t0, t1;
+
+	memset(&r, 0, sizeof(r));
+	memset(st, 0, sizeof(*st));
+	r.o = o;
+	r.api = api;
+	r.store = store;
+	r.log = log;
+	r.st = st;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (run_init(&r, o) < 0) {
+		log_error(log, "out of memory");
+		st->storage_failed = 1;
+	} else if (o->dry_run) {
+		dry_run(&r);
+	} else {
+		send_all(&r);
+		if (r.nresults || r.nreleases)
+			report_unrecorded(&r);
+		st->requests = api_requests(api);
+	}
+	run_release(&r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->seconds = (double)(t1.tv_sec - t0.tv_sec) +
+		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}

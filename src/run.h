@@ -1,0 +1,52 @@
+/*
+ * run: one run of sender over its input files.
+ *
+ * Data flows one way: reader -> message -> claim (store, in batches) ->
+ * api -> finish or release (store, in batches) -> stats.  Letters are read
+ * only when the api has room, so memory follows the concurrency and the
+ * claim batch, not the size of the input.
+ */
+#ifndef SENDER_RUN_H
+#define SENDER_RUN_H
+
+#include <signal.h>
+#include <stddef.h>
+
+struct api;
+struct store;
+struct log;
+
+struct run_opts {
+	char *const *files; /* "-" is standard input */
+	size_t nfiles;
+	int dry_run;		/* read and check only: no store, no api */
+	unsigned claim_batch;	/* ids claimed per store round trip */
+	long flush_ms;		/* results wait at most this long */
+	unsigned dead_after;	/* deferred letters in a row that stop the run */
+	const char *api_url;	/* for messages */
+	/* count of SIGINT/SIGTERM received, and the last one */
+	const volatile sig_atomic_t *signals;
+	const volatile sig_atomic_t *last_signal;
+};
+
+struct run_stats {
+	unsigned long letters, delivered, not_delivered, rejected, errors;
+	unsigned long skipped, deferred, invalid, requests;
+	unsigned long held;	/* of skipped: claimed by another run */
+	unsigned long in_doubt; /* of deferred: abandoned in flight, claimed */
+	unsigned long unrecorded; /* answers the store did not take */
+	double seconds;
+	int input_failed;   /* a file missing, unreadable or not well formed */
+	int storage_failed; /* the store failed: nothing more was sent */
+	int api_failed;	    /* the API is misconfigured or unreachable */
+	int signal;	    /* the signal that stopped the run, or 0 */
+};
+
+/*
+ * Send the letters of the files.  store and api are NULL in a dry run.
+ * Everything that happens is logged; the verdict is left to the caller.
+ */
+void run_files(const struct run_opts *o, struct api *api, struct store *store,
+	       const struct log *log, struct run_stats *st);
+
+#endif

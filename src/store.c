@@ -1,0 +1,96 @@
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The compiled-in backends: add a new one here and in the Makefile. */
+extern const struct store_ops store_sqlite_ops;
+#ifdef SENDER_WITH_MYSQL
+extern const struct store_ops store_mysql_ops;
+#endif
+#ifdef SENDER_WITH_MONGODB
+extern const struct store_ops store_mongo_ops;
+#endif
+
+static const struct store_ops *const backends[] = {
+	&store_sqlite_ops,
+#ifdef SENDER_WITH_MYSQL
+	&store_mysql_ops,
+#endif
+#ifdef SENDER_WITH_MONGODB
+	&store_mongo_ops,
+#endif
+	NULL,
+};
+
+const struct store_ops *const *store_backends(void)
+{
+	return backends;
+}
+
+const struct store_ops *store_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; backends[i]; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	return NULL;
+}
+
+const char *store_names(void)
+{
+	static char names[256];
+	size_t i, used = 0;
+
+	if (names[0])
+		return names;
+	for (i = 0; backends[i] && used < sizeof(names); i++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used,
+					 "%s%s", i ? ", " : "",
+					 backends[i]->name);
+	return names;
+}
+
+struct store *store_open(const struct store_ops *ops, const struct cfg *cfg,
+			 const struct store_owner *owner, char *err,
+			 size_t errlen)
+{
+	struct store *s = ops->open(cfg, owner, err, errlen);
+
+	if (s)
+		s->ops = ops;
+	return s;
+}
+
+int store_claim(struct store *s, const uint32_t *ids, size_t n,
+		enum claim *out, char *err, size_t errlen)
+{
+	return n ? s->ops->claim(s, ids, n, out, err, errlen) : 0;
+}
+
+int store_finish(struct store *s, const struct store_result *r, size_t n,
+		 char *err, size_t errlen)
+{
+	return n ? s->ops->finish(s, r, n, err, errlen) : 0;
+}
+
+int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
+		  size_t errlen)
+{
+	return n ? s->ops->release(s, ids, n, err, errlen) : 0;
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+void store_format_ts(time_t ts, char out[20])
+{
+	struct tm tm;
+
+	gmtime_r(&ts, &tm);
+	strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
+}

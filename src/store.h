@@ -1,0 +1,93 @@
+/*
+ * store: where the outcome of every letter is recorded, and where runs
+ * claim ids so that each id is sent by one run only (SPEC sections 5, 6).
+ *
+ * A backend is one file, store_NAME.c, defining one const struct store_ops;
+ * store.c lists the compiled-in backends.  Callers use the store_*()
+ * wrappers below, never the ops directly.  Every call takes whole batches:
+ * one round trip (one transaction) per batch, not per letter.
+ */
+#ifndef SENDER_STORE_H
+#define SENDER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct cfg;
+struct cfg_key;
+
+/* What claiming one id found. */
+enum claim {
+	CLAIM_OK,   /* the id is ours to send */
+	CLAIM_DONE, /* a finished record exists: skip */
+	CLAIM_HELD, /* another run holds a claim on it: skip, run again later */
+};
+
+/* The outcome of one sent letter. */
+struct store_result {
+	uint32_t id;
+	time_t ts;	    /* when the API answered */
+	int status;	    /* delivery_status: 1, 0, or -1 for NULL */
+	unsigned attempts;  /* POSTs made for this letter */
+	const char *error;  /* rejected/error text, or NULL; may be dropped */
+};
+
+/* Who is claiming: written into the record where the backend can. */
+struct store_owner {
+	const char *name; /* "host:pid:start", unique per run */
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+struct store_ops {
+	const char *name;
+	/* The keys of the backend's own config section [name]. */
+	const struct cfg_key *keys;
+
+	/* Connect, create the schema if missing.  NULL and err on failure. */
+	struct store *(*open)(const struct cfg *cfg,
+			      const struct store_owner *owner, char *err,
+			      size_t errlen);
+	/*
+	 * Claim n ids by an atomic insert on the unique key; out[i] tells
+	 * what the insert found for ids[i].  All or nothing: on -1 no claim
+	 * of this batch may be relied on (nothing of it is sent).
+	 */
+	int (*claim)(struct store *s, const uint32_t *ids, size_t n,
+		     enum claim *out, char *err, size_t errlen);
+	/* Record n outcomes of ids claimed by this run. */
+	int (*finish)(struct store *s, const struct store_result *r, size_t n,
+		      char *err, size_t errlen);
+	/* Delete this run's claims on n ids that were not sent. */
+	int (*release)(struct store *s, const uint32_t *ids, size_t n,
+		       char *err, size_t errlen);
+	void (*close)(struct store *s);
+};
+
+/* The backend called name, or NULL. */
+const struct store_ops *store_find(const char *name);
+
+/* The compiled-in backends, NULL-terminated. */
+const struct store_ops *const *store_backends(void);
+
+/* "sqlite, mysql, mongodb": the names, for messages and --version. */
+const char *store_names(void);
+
+struct store *store_open(const struct store_ops *ops, const struct cfg *cfg,
+			 const struct store_owner *owner, char *err,
+			 size_t errlen);
+int store_claim(struct store *s, const uint32_t *ids, size_t n,
+		enum claim *out, char *err, size_t errlen);
+int store_finish(struct store *s, const struct store_result *r, size_t n,
+		 char *err, size_t errlen);
+int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
+		  size_t errlen);
+void store_close(struct store *s);
+
+/* "YYYY-MM-DD HH:MM:SS" in UTC, the form every backend stores. */
+void store_format_ts(time_t ts, char out[20]);
+
+#endif

@@ -1,0 +1,53 @@
+#include "summary.h"
+
+#include "run.h"
+
+#include <jansson.h>
+
+static double rate(const struct run_stats *st)
+{
+	return st->seconds > 0 ? (double)st->letters / st->seconds : 0;
+}
+
+void summary_line(const struct run_stats *st, int dry_run, char *out,
+		  size_t outlen)
+{
+	if (dry_run) {
+		snprintf(out, outlen,
+			 "dry run: %lu letters: %lu valid, %lu skipped, %lu invalid "
+			 "in %.1f s (%.0f/s); nothing sent",
+			 st->letters, st->letters - st->skipped - st->invalid,
+			 st->skipped, st->invalid, st->seconds, rate(st));
+		return;
+	}
+	snprintf(out, outlen,
+		 "%lu letters: %lu delivered, %lu not delivered, %lu rejected, "
+		 "%lu skipped, %lu deferred, %lu invalid in %.1f s (%.0f/s)",
+		 st->letters, st->delivered, st->not_delivered,
+		 st->rejected + st->errors, st->skipped, st->deferred,
+		 st->invalid, st->seconds, rate(st));
+}
+
+int summary_json(const struct run_stats *st, int dry_run, FILE *out)
+{
+	json_t *o = json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+		"letters", (json_int_t)st->letters, "delivered",
+		(json_int_t)st->delivered, "not_delivered",
+		(json_int_t)st->not_delivered, "rejected",
+		(json_int_t)st->rejected, "errors", (json_int_t)st->errors,
+		"skipped", (json_int_t)st->skipped, "deferred",
+		(json_int_t)st->deferred, "invalid", (json_int_t)st->invalid,
+		"requests", (json_int_t)st->requests, "seconds",
+		(double)(long long)(st->seconds * 1000) / 1000);
+	int rc = -1;
+
+	if (o == NULL)
+		return -1;
+	if (dry_run)
+		json_object_set_new(o, "dry_run", json_true());
+	if (json_dumpf(o, out, JSON_PRESERVE_ORDER) == 0 && fputc('\n', out) != EOF)
+		rc = 0;
+	json_decref(o);
+	return rc;
+}

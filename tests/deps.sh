@@ -1,0 +1,37 @@
+#!/bin/sh
+# Install the Debian packages sender needs to build (and, with "test", to
+# run its tests), when some are missing.  As root it runs apt-get itself;
+# otherwise it prints the exact command to run and fails.
+#
+#   tests/deps.sh build     the libraries and tools to build ./sender
+#   tests/deps.sh test      also the servers and tools the tests use
+set -eu
+
+build="gcc make pkg-config libxml2-dev libcurl4-openssl-dev libjansson-dev
+libsqlite3-dev libinih-dev libmariadb-dev libmariadb-dev-compat
+libmongoc-dev libbson-dev libmicrohttpd-dev"
+test="sqlite3 python3 python3-pytest python3-pymysql python3-pymongo
+mariadb-server mariadb-client"
+
+want=$build
+[ "${1:-build}" = test ] && want="$build $test"
+
+missing=
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "sender: missing Debian packages; install them with:" >&2
+	echo "  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "sender: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# a fresh machine has no package lists yet; refresh them once if needed
+if ! apt-get install -y -qq $missing >/dev/null 2>&1; then
+	apt-get update -qq
+	apt-get install -y -qq $missing >/dev/null
+fi
