@@ -13,7 +13,7 @@ tests/run-unit.sh "$@" >"$unit_out" 2>&1
 unit_rc=$?
 cat "$unit_out"
 
-: "${SENDER_TEST_BACKENDS:=$(./sender --version | sed -n 's/^backends: //p' | tr -d ',')}"
+: "${SENDER_TEST_BACKENDS:=$("${SENDER_BIN:-./sender}" --version | sed -n 's/^backends: //p' | tr -d ',')}"
 export SENDER_TEST_BACKENDS
 echo "integration: backends: $SENDER_TEST_BACKENDS"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" \
