@@ -23,7 +23,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
 
-MODULES  = api backoff buf cfg idset log message reader run store summary \
+MODULES  = api backoff buf cfg idset journal log message reader run store summary \
            window $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
 ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
@@ -34,8 +34,9 @@ UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wil
 
 all: sender tests/mock_api
 
+# copy then rename: a test may be running the old binary
 sender: $(BUILD)/sender
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/sender: $(BUILD)/sender.o $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)

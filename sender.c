@@ -6,6 +6,7 @@
  */
 #include "src/api.h"
 #include "src/cfg.h"
+#include "src/journal.h"
 #include "src/log.h"
 #include "src/run.h"
 #include "src/store.h"
@@ -54,12 +55,14 @@ static const struct cfg_key core_keys[] = {
 	  "largest backoff, and cap on Retry-After" },
 	{ "store", "backend", CFG_STRING, "sqlite", 0, 0, NULL,
 	  "where results are kept" },
+	{ "store", "journal", CFG_STRING, "sender.journal", 0, 0, NULL,
+	  "where answers go when the database fails" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
 struct options {
 	const char *config;
-	const char *api_url, *backend, *concurrency;
+	const char *api_url, *backend, *concurrency, *replay;
 	int dry_run, reclaim, json, quiet, verbose, progress;
 	char **files;
 	size_t nfiles;
@@ -84,6 +87,10 @@ static void usage(FILE *out)
 		"                         in flight (default 32)\n"
 		"      --dry-run          parse and check only: nothing is POSTed,\n"
 		"                         nothing is written\n"
+		"      --reclaim          also take over claims left by a killed run\n"
+		"                         (use it when no other run is active)\n"
+		"      --replay JOURNAL   record the answers a failed database could\n"
+		"                         not take (the journal the error named)\n"
 		"      --json             print the summary as JSON on stdout\n"
 		"  -q, --quiet            only errors and the summary on stderr\n"
 		"  -v, --verbose          more on stderr (twice: even more)\n"
@@ -105,7 +112,8 @@ static void usage(FILE *out)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_API_URL = 256, OPT_BACKEND, OPT_DRY_RUN, OPT_RECLAIM,
-	       OPT_JSON, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION };
+	       OPT_JSON, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION,
+	       OPT_REPLAY };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "api-url", required_argument, NULL, OPT_API_URL },
@@ -113,6 +121,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "concurrency", required_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "reclaim", no_argument, NULL, OPT_RECLAIM },
+		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -134,6 +143,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'j': o->concurrency = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_RECLAIM: o->reclaim = 1; break;
+		case OPT_REPLAY: o->replay = optarg; break;
 		case OPT_JSON: o->json = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'v': o->verbose++; break;
@@ -153,7 +163,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	o->files = argv + optind;
 	o->nfiles = (size_t)(argc - optind);
-	if (o->nfiles == 0) {
+	if (o->replay && o->nfiles) {
+		fprintf(stderr, "sender: --replay takes no input files\n");
+		return EXIT_USAGE;
+	}
+	if (o->nfiles == 0 && !o->replay) {
 		fprintf(stderr, "sender: no input file given (use - for standard "
 				"input); try 'sender --help'\n");
 		return EXIT_USAGE;
@@ -274,7 +288,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 		      const struct log *log)
 {
 	char err[1024], host[256] = "localhost", owner_name[400];
-	struct store_owner owner = { owner_name };
+	struct store_owner owner = { owner_name, o->reclaim };
 	struct run_opts ro = { 0 };
 	struct api_opts ao;
 	struct store *store = NULL;
@@ -294,6 +308,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.flush_ms = 200;
 	ro.dead_after = 10;
 	ro.api_url = ao.url;
+	ro.journal = cfg_str(cfg, "store", "journal");
 	ro.signals = &signals_seen;
 	ro.last_signal = &last_signal;
 	if (!o->dry_run) {
@@ -315,6 +330,69 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	store_close(store);
 	report(o, &st, log);
 	return verdict(&st);
+}
+
+/* Apply a journal of answers to the configured store, in batches. */
+static int replay(const struct options *o, const struct cfg *cfg,
+		  const struct log *log)
+{
+	enum { BATCH = 500 };
+	struct store_result batch[BATCH];
+	char err[1024], *texts[BATCH] = { NULL };
+	struct store_owner owner = { "replay", 0 };
+	struct journal_reader *j = NULL;
+	struct store *store = NULL;
+	unsigned long total = 0;
+	size_t n = 0, i;
+	int rc = EXIT_STORAGE, more = 1;
+
+	j = journal_open(o->replay, err, sizeof(err));
+	if (j == NULL) {
+		log_error(log, "%s", err);
+		return EXIT_INPUT;
+	}
+	store = store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
+			   &owner, err, sizeof(err));
+	if (store == NULL) {
+		log_error(log, "%s; the journal is kept", err);
+		goto out;
+	}
+	while (more) {
+		more = journal_next(j, &batch[n], err, sizeof(err));
+		if (more < 0) {
+			log_error(log, "%s", err);
+			rc = EXIT_INPUT;
+			goto out;
+		}
+		if (more) {
+			/* the reader reuses its line: keep the error text */
+			texts[n] = batch[n].error ? strdup(batch[n].error) : NULL;
+			batch[n].error = texts[n];
+			n++;
+		}
+		if (n == BATCH || (!more && n)) {
+			if (store_finish(store, batch, n, err, sizeof(err)) < 0) {
+				log_error(log, "%s; the journal is kept", err);
+				goto out;
+			}
+			total += n;
+			for (i = 0; i < n; i++) {
+				free(texts[i]);
+				texts[i] = NULL;
+			}
+			n = 0;
+		}
+	}
+	fprintf(stderr, "sender: replayed %lu answers from '%s' into %s; "
+			"replaying it again changes nothing\n",
+		total, o->replay, store->ops->name);
+	rc = EXIT_DONE;
+out:
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+	store_close(store);
+	journal_close(j);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -342,7 +420,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	install_signals();
-	rc = send_files(&o, &cfg, &log);
+	rc = o.replay ? replay(&o, &cfg, &log) : send_files(&o, &cfg, &log);
 	cfg_release(&cfg);
 	curl_global_cleanup();
 	return rc;

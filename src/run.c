@@ -2,6 +2,7 @@
 
 #include "api.h"
 #include "idset.h"
+#include "journal.h"
 #include "log.h"
 #include "message.h"
 #include "reader.h"
@@ -384,7 +385,8 @@ static void send_all(struct run *r)
 		}
 		while (api_take(r->api, &d))
 			on_done(r, &d);
-		if (flush_due(r))
+		/* after a failure the store is tried again only at the end */
+		if (flush_due(r) && !r->st->storage_failed)
 			flush(r);
 	}
 	flush(r);
@@ -424,25 +426,39 @@ static void run_release(struct run *r)
 	free(r->releases);
 }
 
-/* What the store never took is still printed, so that nothing is lost. */
-static void report_unrecorded(struct run *r)
+/*
+ * What the store never took goes to the journal, to be applied later with
+ * --replay; if even that fails it is printed, so that nothing is lost.
+ */
+static void save_unrecorded(struct run *r)
 {
 	size_t i;
 	char ts[20];
 
+	r->st->unrecorded = r->nresults;
+	if (r->nreleases)
+		log_error(r->log, "%zu claims of letters not sent could not be "
+				  "released; they stay claimed (see --reclaim)",
+			  r->nreleases);
+	if (r->nresults == 0)
+		return;
+	if (journal_append(r->o->journal, r->results, r->nresults, r->err,
+			   sizeof(r->err)) == 0) {
+		log_error(r->log, "%zu answers of the API could not be recorded; "
+				  "they are saved in the journal '%s': once the "
+				  "database is back, run: sender --replay %s",
+			  r->nresults, r->o->journal, r->o->journal);
+		return;
+	}
+	log_error(r->log, "%s", r->err);
 	for (i = 0; i < r->nresults; i++) {
 		const struct store_result *res = &r->results[i];
 
 		store_format_ts(res->ts, ts);
-		log_error(r->log, "not recorded: id %" PRIu32 " answered at %s UTC, "
-				  "delivery_status %d",
+		log_error(r->log, "not recorded: id %" PRIu32 " answered at %s "
+				  "UTC, delivery_status %d",
 			  res->id, ts, res->status);
 	}
-	r->st->unrecorded = r->nresults;
-	if (r->nreleases)
-		log_error(r->log, "%zu claims of unsent letters could not be "
-				  "released; they stay claimed",
-			  r->nreleases);
 }
 
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
@@ -467,7 +483,7 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	} else {
 		send_all(&r);
 		if (r.nresults || r.nreleases)
-			report_unrecorded(&r);
+			save_unrecorded(&r);
 		st->requests = api_requests(api);
 	}
 	run_release(&r);

@@ -24,6 +24,7 @@ struct run_opts {
 	long flush_ms;		/* results wait at most this long */
 	unsigned dead_after;	/* deferred letters in a row that stop the run */
 	const char *api_url;	/* for messages */
+	const char *journal;	/* where outcomes go if the store fails */
 	/* count of SIGINT/SIGTERM received, and the last one */
 	const volatile sig_atomic_t *signals;
 	const volatile sig_atomic_t *last_signal;

@@ -36,6 +36,11 @@ struct store_result {
 /* Who is claiming: written into the record where the backend can. */
 struct store_owner {
 	const char *name; /* "host:pid:start", unique per run */
+	/*
+	 * --reclaim: a claim found without an outcome (ts NULL) is taken
+	 * over and comes back CLAIM_OK instead of CLAIM_HELD.
+	 */
+	int reclaim;
 };
 
 struct store {
@@ -58,7 +63,11 @@ struct store_ops {
 	 */
 	int (*claim)(struct store *s, const uint32_t *ids, size_t n,
 		     enum claim *out, char *err, size_t errlen);
-	/* Record n outcomes of ids claimed by this run. */
+	/*
+	 * Record n outcomes of ids claimed by this run.  Idempotent: the
+	 * same outcomes recorded again (sender --replay) change nothing, and
+	 * a record that is missing is created.
+	 */
 	int (*finish)(struct store *s, const struct store_result *r, size_t n,
 		      char *err, size_t errlen);
 	/* Delete this run's claims on n ids that were not sent. */

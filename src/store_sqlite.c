@@ -22,7 +22,8 @@ struct store_sqlite {
 	sqlite3 *db;
 	char *path;
 	char owner[128];
-	sqlite3_stmt *insert, *state, *update, *delete;
+	int reclaim;
+	sqlite3_stmt *insert, *state, *update, *delete, *takeover;
 };
 
 static const struct cfg_key sqlite_keys[] = {
@@ -124,6 +125,10 @@ static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 		    "UPDATE results SET ts = ?2, delivery_status = ?3,"
 		    " attempts = ?4, error = ?5, owner = NULL WHERE id = ?1",
 		    err, errlen) < 0 ||
+	    prepare(q, &q->takeover,
+		    "UPDATE results SET owner = ?2, claimed_at = ?3"
+		    " WHERE id = ?1 AND ts IS NULL",
+		    err, errlen) < 0 ||
 	    prepare(q, &q->delete,
 		    "DELETE FROM results WHERE id = ?1 AND ts IS NULL AND owner = ?2",
 		    err, errlen) < 0)
@@ -131,6 +136,7 @@ static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 	/* bindings outlive sqlite3_reset(): the owner is bound once */
 	sqlite3_bind_text(q->insert, 2, q->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q->delete, 2, q->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q->takeover, 2, q->owner, -1, SQLITE_STATIC);
 	return 0;
 }
 
@@ -144,6 +150,7 @@ static void sqlite_close(struct store *s)
 	sqlite3_finalize(q->state);
 	sqlite3_finalize(q->update);
 	sqlite3_finalize(q->delete);
+	sqlite3_finalize(q->takeover);
 	sqlite3_close(q->db);
 	free(q->path);
 	free(q);
@@ -160,6 +167,7 @@ static struct store *sqlite_open(const struct cfg *cfg,
 		goto fail;
 	}
 	snprintf(q->owner, sizeof(q->owner), "%s", owner->name);
+	q->reclaim = owner->reclaim;
 	if (sqlite3_open_v2(q->path, &q->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
@@ -214,6 +222,12 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 		c = CLAIM_DONE; /* released between insert and look: skip */
 	}
 	sqlite3_reset(q->state);
+	if (c == CLAIM_HELD && q->reclaim && *rc == SQLITE_DONE) {
+		sqlite3_bind_text(q->takeover, 3, now, -1, SQLITE_STATIC);
+		*rc = step_id(q->takeover, id);
+		if (*rc == SQLITE_DONE && sqlite3_changes(q->db) == 1)
+			c = CLAIM_OK;
+	}
 	return c;
 }
 

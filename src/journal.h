@@ -1,0 +1,36 @@
+/*
+ * journal: outcomes the store could not take, kept in a local file so
+ * that nothing the API answered is lost when the database is.
+ * `sender --replay FILE` applies them once the database is back; applying
+ * them twice changes nothing, since a record is set to the same values.
+ *
+ * One line per outcome, tab-separated, after a comment line:
+ *   id  ts (YYYY-MM-DD HH:MM:SS UTC)  status (1, 0 or -)  attempts  error
+ * with tab, newline and backslash in the error text escaped as \t \n \\.
+ */
+#ifndef SENDER_JOURNAL_H
+#define SENDER_JOURNAL_H
+
+#include <stddef.h>
+
+struct store_result;
+struct journal_reader;
+
+/* Append n outcomes to path (created if missing) and fsync it. */
+int journal_append(const char *path, const struct store_result *r, size_t n,
+		   char *err, size_t errlen);
+
+/* Open a journal for reading; NULL with err on failure. */
+struct journal_reader *journal_open(const char *path, char *err,
+				    size_t errlen);
+
+/*
+ * The next outcome: 1 and *out (its error text owned by the reader, valid
+ * until the next call), 0 at the end, -1 with "FILE:LINE: why" in err.
+ */
+int journal_next(struct journal_reader *j, struct store_result *out,
+		 char *err, size_t errlen);
+
+void journal_close(struct journal_reader *j);
+
+#endif
