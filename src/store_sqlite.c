@@ -122,8 +122,11 @@ static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 	    prepare(q, &q->state, "SELECT ts IS NULL FROM results WHERE id = ?1",
 		    err, errlen) < 0 ||
 	    prepare(q, &q->update,
-		    "UPDATE results SET ts = ?2, delivery_status = ?3,"
-		    " attempts = ?4, error = ?5, owner = NULL WHERE id = ?1",
+		    "INSERT INTO results (id, ts, delivery_status, attempts, error)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET"
+		    " ts = excluded.ts, delivery_status = excluded.delivery_status,"
+		    " attempts = excluded.attempts, error = excluded.error,"
+		    " owner = NULL",
 		    err, errlen) < 0 ||
 	    prepare(q, &q->takeover,
 		    "UPDATE results SET owner = ?2, claimed_at = ?3"
