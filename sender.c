@@ -305,6 +305,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.claim_batch = ao.concurrency * 4 < 64 ? 64 : ao.concurrency * 4;
 	if (ro.claim_batch > CLAIM_BATCH_MAX)
 		ro.claim_batch = CLAIM_BATCH_MAX;
+	ro.slots = ao.concurrency;
 	ro.flush_ms = 200;
 	ro.dead_after = 10;
 	ro.api_url = ao.url;

@@ -70,7 +70,7 @@ void cfg_release(struct cfg *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->n; i++) {
+	for (i = 0; c->entries && i < c->n; i++) {
 		free(c->entries[i].value);
 		free(c->entries[i].origin);
 	}

@@ -42,9 +42,10 @@ struct run {
 	uint32_t *batch_ids;
 	enum claim *batch_claims;
 
-	/* outcomes not yet written to the store */
+	/* outcomes not yet written to the store, and their error texts */
 	struct store_result *results;
-	size_t nresults;
+	char (*texts)[sizeof(((struct api_done *)0)->detail)];
+	size_t nresults, room;
 	uint32_t *releases;
 	size_t nreleases;
 	long oldest_ms; /* when the oldest unwritten outcome arrived */
@@ -204,13 +205,12 @@ static void refill(struct run *r)
 /* Write the outcomes gathered so far; on failure keep them for later. */
 static void flush(struct run *r)
 {
-	size_t i;
-
 	if (r->nresults == 0 && r->nreleases == 0)
 		return;
+	/* analyzer false positive: the arrays are owned by run_release() */
 	if (store_finish(r->store, r->results, r->nresults, r->err,
 			 sizeof(r->err)) < 0 ||
-	    store_release(r->store, r->releases, r->nreleases, r->err,
+	    store_release(r->store, r->releases, r->nreleases, r->err, // NOLINT(clang-analyzer-unix.Malloc)
 			  sizeof(r->err)) < 0) {
 		if (!r->st->storage_failed)
 			log_error(r->log, "%s; nothing more is sent", r->err);
@@ -218,8 +218,6 @@ static void flush(struct run *r)
 		begin_stop(r);
 		return;
 	}
-	for (i = 0; i < r->nresults; i++)
-		free((char *)r->results[i].error);
 	r->nresults = 0;
 	r->nreleases = 0;
 }
@@ -244,13 +242,18 @@ static void note_arrival(struct run *r)
 
 static void record(struct run *r, const struct api_done *d, int status)
 {
-	struct store_result *res = &r->results[r->nresults++];
+	struct store_result *res = &r->results[r->nresults];
 
 	res->id = d->id;
 	res->ts = d->ts;
 	res->status = status;
 	res->attempts = d->attempts;
-	res->error = status < 0 ? strdup(d->detail) : NULL;
+	res->error = NULL;
+	if (status < 0) {
+		memcpy(r->texts[r->nresults], d->detail, sizeof(d->detail));
+		res->error = r->texts[r->nresults];
+	}
+	r->nresults++;
 }
 
 static void api_trouble(struct run *r, const char *what, const struct api_done *d)
@@ -395,27 +398,29 @@ static void send_all(struct run *r)
 static int run_init(struct run *r, const struct run_opts *o)
 {
 	size_t b = o->claim_batch;
-	size_t room = 2 * b + 4096; /* queue + batch + api slots, generous */
 
+	/*
+	 * Outcomes wait for a flush while at most a batch is pending, and
+	 * in one turn the api can return all its slots and a stop can
+	 * release the whole queue; after a store failure, all of it again.
+	 */
+	r->room = 2 * (b + o->slots);
 	idset_init(&r->seen);
 	r->queue = calloc(b, sizeof(*r->queue));
 	r->batch = calloc(b, sizeof(*r->batch));
 	r->batch_ids = calloc(b, sizeof(*r->batch_ids));
 	r->batch_claims = calloc(b, sizeof(*r->batch_claims));
-	r->results = calloc(room, sizeof(*r->results));
-	r->releases = calloc(room, sizeof(*r->releases));
+	r->results = calloc(r->room, sizeof(*r->results));
+	r->texts = calloc(r->room, sizeof(*r->texts));
+	r->releases = calloc(r->room, sizeof(*r->releases));
 	return r->queue && r->batch && r->batch_ids && r->batch_claims &&
-			       r->results && r->releases
+			       r->results && r->texts && r->releases
 		       ? 0
 		       : -1;
 }
 
 static void run_release(struct run *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->nresults; i++)
-		free((char *)r->results[i].error);
 	reader_free(r->reader);
 	idset_release(&r->seen);
 	free(r->queue);
@@ -423,6 +428,7 @@ static void run_release(struct run *r)
 	free(r->batch_ids);
 	free(r->batch_claims);
 	free(r->results);
+	free(r->texts);
 	free(r->releases);
 }
 

@@ -21,6 +21,7 @@ struct run_opts {
 	size_t nfiles;
 	int dry_run;		/* read and check only: no store, no api */
 	unsigned claim_batch;	/* ids claimed per store round trip */
+	unsigned slots;		/* letters the api holds at most */
 	long flush_ms;		/* results wait at most this long */
 	unsigned dead_after;	/* deferred letters in a row that stop the run */
 	const char *api_url;	/* for messages */
