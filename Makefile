@@ -23,14 +23,15 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
 
-MODULES  = api backoff buf cfg idset journal log message reader run store summary \
+MODULES  = api backoff buf cfg idset journal log message progress reader run \
+           store summary \
            window $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
 ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
 
 UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c)))
 
-.PHONY: all check unit demo asan lint clean deps deps-test
+.PHONY: all check unit demo asan lint clean deps deps-test FORCE
 
 all: sender tests/mock_api
 
@@ -41,7 +42,12 @@ sender: $(BUILD)/sender
 $(BUILD)/sender: $(BUILD)/sender.o $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/%.o: %.c
+# objects are rebuilt when the flags change (a backend added, sanitizers)
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 

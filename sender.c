@@ -8,6 +8,7 @@
 #include "src/cfg.h"
 #include "src/journal.h"
 #include "src/log.h"
+#include "src/progress.h"
 #include "src/run.h"
 #include "src/store.h"
 #include "src/summary.h"
@@ -285,7 +286,7 @@ static void report(const struct options *o, const struct run_stats *st,
 }
 
 static int send_files(const struct options *o, const struct cfg *cfg,
-		      const struct log *log)
+		      struct log *log)
 {
 	char err[1024], host[256] = "localhost", owner_name[400];
 	struct store_owner owner = { owner_name, o->reclaim };
@@ -294,8 +295,14 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	struct store *store = NULL;
 	struct api *api = NULL;
 	struct run_stats st;
+	struct progress progress;
 
 	api_options(cfg, &ao);
+	progress_init(&progress, stderr,
+		      o->progress < 0 ? !o->quiet && isatty(STDERR_FILENO)
+				      : o->progress);
+	log->progress = &progress;
+	ro.progress = &progress;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(owner_name, sizeof(owner_name), "%s:%ld:%ld", host,
 		 (long)getpid(), (long)time(NULL));
@@ -327,6 +334,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 		}
 	}
 	run_files(&ro, api, store, log, &st);
+	log->progress = NULL;
 	api_free(api);
 	store_close(store);
 	report(o, &st, log);

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "progress.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 
@@ -8,6 +10,7 @@ void log_init(struct log *l, enum log_level level, int json, FILE *out)
 	l->level = level;
 	l->json = json;
 	l->out = out;
+	l->progress = NULL;
 }
 
 static void log_format(char *out, size_t len, const char *fmt, va_list ap)
@@ -29,6 +32,7 @@ void log_msg(const struct log *l, enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_format(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	progress_clear(l->progress);
 	if (l->json) {
 		json_t *o = json_pack("{s:s, s:s}", "level", names[level],
 				      "message", line);

@@ -10,10 +10,13 @@
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
+struct progress;
+
 struct log {
 	enum log_level level; /* lines above it are dropped */
 	int json;	      /* one JSON object per line */
 	FILE *out;
+	struct progress *progress; /* cleared before a line, or NULL */
 };
 
 void log_init(struct log *l, enum log_level level, int json, FILE *out);

@@ -5,10 +5,12 @@
 #include "journal.h"
 #include "log.h"
 #include "message.h"
+#include "progress.h"
 #include "reader.h"
 #include "store.h"
 
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +32,8 @@ struct run {
 
 	size_t next_file;
 	struct reader *reader;
+	long long bytes_done;  /* input of the files already finished */
+	long long bytes_total; /* of all files, or -1 if unknown (stdin) */
 	int input_done;
 	struct idset seen;
 
@@ -96,6 +100,7 @@ static int next_letter(struct run *r, struct pending *p)
 				log_error(r->log, "%s", r->err);
 				r->st->input_failed = 1;
 			}
+			r->bytes_done += reader_offset(r->reader);
 			reader_free(r->reader);
 			r->reader = NULL;
 			continue;
@@ -348,6 +353,39 @@ static void watch_signals(struct run *r)
 		api_abort(r->api);
 }
 
+static void show_progress(struct run *r)
+{
+	struct progress_state s;
+	const struct run_stats *st = r->st;
+
+	if (r->o->progress == NULL || !r->o->progress->enabled)
+		return;
+	s.read = st->letters;
+	s.done = st->delivered + st->not_delivered + st->rejected +
+		 st->errors + st->skipped + st->invalid;
+	s.in_flight = r->api ? api_in_flight(r->api) : 0;
+	s.deferred = st->deferred;
+	s.bytes_read = r->bytes_done + (r->reader ? reader_offset(r->reader) : 0);
+	s.bytes_total = r->bytes_total;
+	progress_update(r->o->progress, &s);
+}
+
+/* The size of all input, for the ETA; -1 when a part of it is a stream. */
+static long long input_size(const struct run_opts *o)
+{
+	long long total = 0;
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < o->nfiles; i++) {
+		if (strcmp(o->files[i], "-") == 0 ||
+		    stat(o->files[i], &sb) != 0 || !S_ISREG(sb.st_mode))
+			return -1;
+		total += sb.st_size;
+	}
+	return total;
+}
+
 static void dry_run(struct run *r)
 {
 	struct pending p;
@@ -358,6 +396,8 @@ static void dry_run(struct run *r)
 			break;
 		}
 		next_letter(r, &p); /* valid letters are counted as read */
+		if ((r->st->letters & 1023) == 0)
+			show_progress(r);
 	}
 }
 
@@ -388,6 +428,7 @@ static void send_all(struct run *r)
 		}
 		while (api_take(r->api, &d))
 			on_done(r, &d);
+		show_progress(r);
 		/* after a failure the store is tried again only at the end */
 		if (flush_due(r) && !r->st->storage_failed)
 			flush(r);
@@ -481,6 +522,7 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	r.log = log;
 	r.st = st;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r.bytes_total = input_size(o);
 	if (run_init(&r, o) < 0) {
 		log_error(log, "out of memory");
 		st->storage_failed = 1;
@@ -493,6 +535,7 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 		st->requests = api_requests(api);
 	}
 	run_release(&r);
+	progress_clear(o->progress);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	st->seconds = (double)(t1.tv_sec - t0.tv_sec) +
 		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

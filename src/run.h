@@ -15,6 +15,7 @@
 struct api;
 struct store;
 struct log;
+struct progress;
 
 struct run_opts {
 	char *const *files; /* "-" is standard input */
@@ -26,6 +27,7 @@ struct run_opts {
 	unsigned dead_after;	/* deferred letters in a row that stop the run */
 	const char *api_url;	/* for messages */
 	const char *journal;	/* where outcomes go if the store fails */
+	struct progress *progress; /* the live line, or NULL */
 	/* count of SIGINT/SIGTERM received, and the last one */
 	const volatile sig_atomic_t *signals;
 	const volatile sig_atomic_t *last_signal;

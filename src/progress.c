@@ -1,0 +1,96 @@
+#include "progress.h"
+
+#include <string.h>
+#include <time.h>
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void progress_init(struct progress *p, FILE *out, int enabled)
+{
+	memset(p, 0, sizeof(*p));
+	p->out = out;
+	p->enabled = enabled;
+}
+
+void progress_format(const struct progress_state *s, double rate, char *out,
+		     size_t outlen)
+{
+	int n = snprintf(out, outlen,
+			 "%lu read, %lu done, %lu in flight, %lu deferred",
+			 s->read, s->done, s->in_flight, s->deferred);
+
+	if (n < 0 || (size_t)n >= outlen)
+		return;
+	if (rate >= 0)
+		n += snprintf(out + n, outlen - (size_t)n, ", %.0f/s", rate);
+	if (s->bytes_total > 0 && (size_t)n < outlen) {
+		double share = (double)s->bytes_read / (double)s->bytes_total;
+
+		n += snprintf(out + n, outlen - (size_t)n, ", %.0f%%",
+			      share * 100);
+		/* the rest of the input at the speed so far */
+		if (rate > 0 && share > 0.01 && share < 1 && s->done > 0 &&
+		    (size_t)n < outlen) {
+			double left = (double)s->done * (1 - share) / share / rate;
+			long secs = (long)left;
+
+			snprintf(out + n, outlen - (size_t)n, ", ETA %ld:%02ld:%02ld",
+				 secs / 3600, secs / 60 % 60, secs % 60);
+		}
+	}
+}
+
+/* Letters per second over the samples kept (the last few seconds). */
+static double rate(struct progress *p, long now, unsigned long done)
+{
+	unsigned i;
+
+	if (p->nsamples == 0 || now - p->sample_ms[p->nsamples - 1] >= 1000) {
+		if (p->nsamples == PROGRESS_SAMPLES) {
+			for (i = 1; i < PROGRESS_SAMPLES; i++) {
+				p->sample_ms[i - 1] = p->sample_ms[i];
+				p->sample_done[i - 1] = p->sample_done[i];
+			}
+			p->nsamples--;
+		}
+		p->sample_ms[p->nsamples] = now;
+		p->sample_done[p->nsamples] = done;
+		p->nsamples++;
+	}
+	if (p->nsamples < 2 || now == p->sample_ms[0])
+		return -1;
+	return (double)(done - p->sample_done[0]) * 1000.0 /
+	       (double)(now - p->sample_ms[0]);
+}
+
+void progress_update(struct progress *p, const struct progress_state *s)
+{
+	char line[256];
+	long now;
+
+	if (!p->enabled)
+		return;
+	now = now_ms();
+	if (p->shown && now - p->last_ms < 250)
+		return;
+	p->last_ms = now;
+	progress_format(s, rate(p, now, s->done), line, sizeof(line));
+	fprintf(p->out, "\r\033[Ksender: %s", line);
+	fflush(p->out);
+	p->shown = 1;
+}
+
+void progress_clear(struct progress *p)
+{
+	if (p == NULL || !p->shown)
+		return;
+	fputs("\r\033[K", p->out);
+	fflush(p->out);
+	p->shown = 0;
+}
