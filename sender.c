@@ -53,7 +53,7 @@ static const struct cfg_key core_keys[] = {
 	{ "retry", "base_delay_ms", CFG_UINT, "200", 1, 3600000, NULL,
 	  "first backoff ceiling, doubled per attempt" },
 	{ "retry", "max_delay_ms", CFG_UINT, "30000", 1, 3600000, NULL,
-	  "largest backoff, and cap on Retry-After" },
+	  "largest backoff (Retry-After may ask for more)" },
 	{ "store", "backend", CFG_STRING, "sqlite", 0, 0, NULL,
 	  "where results are kept" },
 	{ "store", "journal", CFG_STRING, "sender.journal", 0, 0, NULL,
@@ -271,7 +271,11 @@ static void report(const struct options *o, const struct run_stats *st,
 {
 	char line[512];
 
-	summary_line(st, o->dry_run, line, sizeof(line));
+	summary_line(st, line, sizeof(line));
+	if (o->dry_run)
+		log_warn(log, "dry run: %lu valid letters, nothing was sent or "
+			      "written",
+			 st->letters - st->skipped - st->invalid);
 	fprintf(stderr, "sender: %s\n", line);
 	if (st->held)
 		log_warn(log, "%lu letters are claimed by another run (or by a "
@@ -281,7 +285,7 @@ static void report(const struct options *o, const struct run_stats *st,
 		log_warn(log, "%lu letters were abandoned in flight and stay "
 			      "claimed: the API may have them",
 			 st->in_doubt);
-	if (o->json && summary_json(st, o->dry_run, stdout) < 0)
+	if (o->json && summary_json(st, stdout) < 0)
 		log_error(log, "cannot write the JSON summary to standard output");
 }
 

@@ -30,8 +30,8 @@ long backoff_delay_ms(struct backoff *b, unsigned attempt, long retry_after_s)
 		ceiling = b->max_ms;
 	delay = (long)(backoff_random(b) % (uint64_t)(ceiling + 1));
 	if (retry_after_s >= 0) {
-		long floor_ms = retry_after_s > b->max_ms / 1000
-					? b->max_ms
+		long floor_ms = retry_after_s > BACKOFF_RETRY_AFTER_MAX
+					? BACKOFF_RETRY_AFTER_MAX * 1000L
 					: retry_after_s * 1000;
 
 		if (delay < floor_ms)

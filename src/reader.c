@@ -36,6 +36,7 @@ struct reader {
 	 */
 	xmlNodePtr salvage;
 	int salvaging;
+	xmlDocPtr doc; /* owned once taken from the reader, else NULL */
 };
 
 /*
@@ -140,6 +141,8 @@ void reader_free(struct reader *r)
 		return;
 	if (r->xml)
 		xmlFreeTextReader(r->xml);
+	if (r->doc)
+		xmlFreeDoc(r->doc);
 	if (r->fd >= 0)
 		close(r->fd);
 	xmlFree(r->id_text);
@@ -191,15 +194,19 @@ int reader_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
 	return 0;
 }
 
-/* Refuse a document whose DTD declares any external entity. */
+/*
+ * Refuse a document whose DTD declares any external entity.  The DTD is
+ * reached through the current node: xmlTextReaderCurrentDoc() would make
+ * the reader keep the whole document in memory.
+ */
 static int check_entities(struct reader *r)
 {
-	xmlDocPtr doc = xmlTextReaderCurrentDoc(r->xml);
+	xmlNodePtr dtd = xmlTextReaderCurrentNode(r->xml);
 	xmlNodePtr n;
 
-	if (doc == NULL || doc->intSubset == NULL)
+	if (dtd == NULL || dtd->type != XML_DTD_NODE)
 		return 0;
-	for (n = doc->intSubset->children; n; n = n->next) {
+	for (n = dtd->children; n; n = n->next) {
 		xmlEntityPtr e = (xmlEntityPtr)n;
 
 		if (n->type != XML_ENTITY_DECL)
@@ -393,7 +400,9 @@ static void salvage_start(struct reader *r)
 		return;
 	}
 	if (n == NULL) { /* failed before the first node was handed out */
-		n = xmlDocGetRootElement(xmlTextReaderCurrentDoc(r->xml));
+		/* the reader leaves this document to us from now on */
+		r->doc = xmlTextReaderCurrentDoc(r->xml);
+		n = xmlDocGetRootElement(r->doc);
 		r->salvage = n ? n->children : NULL;
 		return;
 	}

@@ -9,17 +9,8 @@ static double rate(const struct run_stats *st)
 	return st->seconds > 0 ? (double)st->letters / st->seconds : 0;
 }
 
-void summary_line(const struct run_stats *st, int dry_run, char *out,
-		  size_t outlen)
+void summary_line(const struct run_stats *st, char *out, size_t outlen)
 {
-	if (dry_run) {
-		snprintf(out, outlen,
-			 "dry run: %lu letters: %lu valid, %lu skipped, %lu invalid "
-			 "in %.1f s (%.0f/s); nothing sent",
-			 st->letters, st->letters - st->skipped - st->invalid,
-			 st->skipped, st->invalid, st->seconds, rate(st));
-		return;
-	}
 	snprintf(out, outlen,
 		 "%lu letters: %lu delivered, %lu not delivered, %lu rejected, "
 		 "%lu skipped, %lu deferred, %lu invalid in %.1f s (%.0f/s)",
@@ -28,7 +19,7 @@ void summary_line(const struct run_stats *st, int dry_run, char *out,
 		 st->invalid, st->seconds, rate(st));
 }
 
-int summary_json(const struct run_stats *st, int dry_run, FILE *out)
+int summary_json(const struct run_stats *st, FILE *out)
 {
 	json_t *o = json_pack(
 		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
@@ -44,8 +35,6 @@ int summary_json(const struct run_stats *st, int dry_run, FILE *out)
 
 	if (o == NULL)
 		return -1;
-	if (dry_run)
-		json_object_set_new(o, "dry_run", json_true());
 	if (json_dumpf(o, out, JSON_PRESERVE_ORDER) == 0 && fputc('\n', out) != EOF)
 		rc = 0;
 	json_decref(o);

@@ -11,10 +11,9 @@
 struct run_stats;
 
 /* "1000 letters: 812 delivered, ... in 12.3 s (81/s)", no prefix. */
-void summary_line(const struct run_stats *st, int dry_run, char *out,
-		  size_t outlen);
+void summary_line(const struct run_stats *st, char *out, size_t outlen);
 
 /* One JSON object and a newline; returns -1 if it could not be written. */
-int summary_json(const struct run_stats *st, int dry_run, FILE *out);
+int summary_json(const struct run_stats *st, FILE *out);
 
 #endif
