@@ -65,6 +65,7 @@ struct options {
 	const char *config;
 	const char *api_url, *backend, *concurrency, *replay;
 	int dry_run, reclaim, json, quiet, verbose, progress;
+	int status, print_config, log_json;
 	char **files;
 	size_t nfiles;
 };
@@ -93,7 +94,14 @@ static void usage(FILE *out)
 		"      --replay JOURNAL   record the answers a failed database could\n"
 		"                         not take (the journal the error named)\n"
 		"      --json             print the summary as JSON on stdout\n"
-		"  -q, --quiet            only errors and the summary on stderr\n"
+		"      --log-format FMT   text (default) or json: one JSON object\n"
+		"                         per event on stderr, for log shippers\n"
+		"      --status           print the totals of the configured store\n"
+		"                         (done, delivered, claimed ...) and exit\n"
+		"      --print-config     print the effective configuration, where\n"
+		"                         each value comes from, secrets masked\n"
+		"  -q, --quiet            nothing on success; else only errors and\n"
+		"                         the summary\n"
 		"  -v, --verbose          more on stderr (twice: even more)\n"
 		"      --progress         live progress line on stderr (default:\n"
 		"      --no-progress      on when stderr is a terminal)\n"
@@ -114,7 +122,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_API_URL = 256, OPT_BACKEND, OPT_DRY_RUN, OPT_RECLAIM,
 	       OPT_JSON, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION,
-	       OPT_REPLAY };
+	       OPT_REPLAY, OPT_STATUS, OPT_PRINT_CONFIG, OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "api-url", required_argument, NULL, OPT_API_URL },
@@ -123,6 +131,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "reclaim", no_argument, NULL, OPT_RECLAIM },
 		{ "replay", required_argument, NULL, OPT_REPLAY },
+		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -145,6 +156,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_RECLAIM: o->reclaim = 1; break;
 		case OPT_REPLAY: o->replay = optarg; break;
+		case OPT_STATUS: o->status = 1; break;
+		case OPT_PRINT_CONFIG: o->print_config = 1; break;
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "json") != 0 &&
+			    strcmp(optarg, "text") != 0) {
+				fprintf(stderr, "sender: --log-format takes text "
+						"or json, not '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			o->log_json = optarg[0] == 'j';
+			break;
 		case OPT_JSON: o->json = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'v': o->verbose++; break;
@@ -164,11 +186,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	o->files = argv + optind;
 	o->nfiles = (size_t)(argc - optind);
-	if (o->replay && o->nfiles) {
-		fprintf(stderr, "sender: --replay takes no input files\n");
+	if ((o->replay || o->status || o->print_config) && o->nfiles) {
+		fprintf(stderr, "sender: --replay, --status and --print-config "
+				"take no input files\n");
 		return EXIT_USAGE;
 	}
-	if (o->nfiles == 0 && !o->replay) {
+	if (o->nfiles == 0 && !o->replay && !o->status && !o->print_config) {
 		fprintf(stderr, "sender: no input file given (use - for standard "
 				"input); try 'sender --help'\n");
 		return EXIT_USAGE;
@@ -249,6 +272,8 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* a closed terminal: stop as gently as for SIGTERM (exit 129) */
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -266,17 +291,20 @@ static int verdict(const struct run_stats *st)
 	return EXIT_DONE;
 }
 
+/*
+ * The closing words: warnings that need the totals, the summary line, the
+ * JSON object.  With -q a run that ends with exit 0 says nothing at all.
+ */
 static void report(const struct options *o, const struct run_stats *st,
-		   const struct log *log)
+		   int rc, struct log *log)
 {
 	char line[512];
 
-	summary_line(st, line, sizeof(line));
+	log_finish(log);
 	if (o->dry_run)
 		log_warn(log, "dry run: %lu valid letters, nothing was sent or "
 			      "written",
 			 st->letters - st->skipped - st->invalid);
-	fprintf(stderr, "sender: %s\n", line);
 	if (st->held)
 		log_warn(log, "%lu letters are claimed by another run (or by a "
 			      "killed one: see --reclaim); run again later",
@@ -285,6 +313,9 @@ static void report(const struct options *o, const struct run_stats *st,
 		log_warn(log, "%lu letters were abandoned in flight and stay "
 			      "claimed: the API may have them",
 			 st->in_doubt);
+	summary_line(st, line, sizeof(line));
+	if (!(o->quiet && rc == EXIT_DONE))
+		log_event(log, LOG_ERROR, EV_SUMMARY, -1, "%s", line);
 	if (o->json && summary_json(st, stdout) < 0)
 		log_error(log, "cannot write the JSON summary to standard output");
 }
@@ -341,13 +372,72 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	log->progress = NULL;
 	api_free(api);
 	store_close(store);
-	report(o, &st, log);
+	report(o, &st, verdict(&st), log);
 	return verdict(&st);
+}
+
+static void print_config(const struct cfg *cfg)
+{
+	const char *section = "";
+	char env[128];
+	size_t i;
+
+	printf("; effective configuration: value ; origin (environment variable)\n");
+	for (i = 0; i < cfg->n; i++) {
+		const struct cfg_entry *e = &cfg->entries[i];
+		int masked = e->key->type == CFG_SECRET && e->value[0];
+
+		if (strcmp(section, e->key->section) != 0) {
+			section = e->key->section;
+			printf("%s[%s]\n", i ? "\n" : "", section);
+		}
+		cfg_env_name(e->key, env, sizeof(env));
+		printf("%s = %s ; %s (%s)\n", e->key->name,
+		       masked ? "********" : e->value, e->origin, env);
+	}
+}
+
+/* sender --status: the store's records by state. */
+static int status(const struct cfg *cfg, struct log *log)
+{
+	struct store_owner owner = { "status", 0 };
+	struct store_totals t;
+	struct store *store;
+	char err[1024];
+	int rc;
+
+	store = store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
+			   &owner, err, sizeof(err));
+	if (store == NULL) {
+		log_error(log, "%s", err);
+		return EXIT_STORAGE;
+	}
+	rc = store_totals(store, &t, err, sizeof(err));
+	store_close(store);
+	if (rc < 0) {
+		log_error(log, "%s", err);
+		return EXIT_STORAGE;
+	}
+	printf("backend:        %s\n", cfg_str(cfg, "store", "backend"));
+	printf("records:        %lld\n", t.records);
+	printf("done:           %lld\n", t.records - t.claimed);
+	printf("  delivered:    %lld\n", t.delivered);
+	printf("  not delivered:%lld\n", t.not_delivered);
+	printf("  rejected:     %lld\n", t.failed);
+	printf("claimed:        %lld\n", t.claimed);
+	if (t.claimed > 0 && t.oldest_claim_age >= 0)
+		printf("oldest claim:   %lld s ago%s\n", t.oldest_claim_age,
+		       t.oldest_claim_age > 3600
+			       ? " (a killed run? see --reclaim)"
+			       : "");
+	else if (t.claimed > 0)
+		printf("oldest claim:   unknown (this backend keeps no claim time)\n");
+	return EXIT_DONE;
 }
 
 /* Apply a journal of answers to the configured store, in batches. */
 static int replay(const struct options *o, const struct cfg *cfg,
-		  const struct log *log)
+		  struct log *log)
 {
 	enum { BATCH = 500 };
 	struct store_result batch[BATCH];
@@ -421,7 +511,10 @@ int main(int argc, char **argv)
 		return -rc - 1;
 	if (rc > 0)
 		return rc;
-	log_init(&log, o.quiet ? LOG_ERROR : (enum log_level)(LOG_WARN + (o.verbose > 2 ? 2 : o.verbose)), 0, stderr);
+	log_init(&log,
+		 o.quiet ? LOG_ERROR
+			 : (enum log_level)(LOG_WARN + (o.verbose > 2 ? 2 : o.verbose)),
+		 o.log_json, stderr);
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
 		log_error(&log, "%s; nothing was sent", err);
 		cfg_release(&cfg);
@@ -433,7 +526,16 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	install_signals();
-	rc = o.replay ? replay(&o, &cfg, &log) : send_files(&o, &cfg, &log);
+	if (o.print_config) {
+		print_config(&cfg);
+		rc = EXIT_DONE;
+	} else if (o.status) {
+		rc = status(&cfg, &log);
+	} else if (o.replay) {
+		rc = replay(&o, &cfg, &log);
+	} else {
+		rc = send_files(&o, &cfg, &log);
+	}
 	cfg_release(&cfg);
 	curl_global_cleanup();
 	return rc;

@@ -254,18 +254,40 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* SENDER_<SECTION>_<NAME> in capitals, unless the key names another. */
+static void env_name(const struct cfg_key *k, char *out, size_t outlen)
+{
+	size_t i;
+
+	if (k->env) {
+		snprintf(out, outlen, "%s", k->env);
+		return;
+	}
+	snprintf(out, outlen, "SENDER_%s_%s", k->section, k->name);
+	for (i = 0; out[i]; i++)
+		if (out[i] >= 'a' && out[i] <= 'z')
+			out[i] = (char)(out[i] - 'a' + 'A');
+}
+
+void cfg_env_name(const struct cfg_key *k, char *out, size_t outlen)
+{
+	env_name(k, out, outlen);
+}
+
 int cfg_load_env(struct cfg *c, char *err, size_t errlen)
 {
 	size_t i;
 
 	for (i = 0; i < c->n; i++) {
 		const struct cfg_key *k = c->entries[i].key;
-		const char *v = k->env ? getenv(k->env) : NULL;
-		char origin[128];
+		char name[128], origin[140];
+		const char *v;
 
+		env_name(k, name, sizeof(name));
+		v = getenv(name);
 		if (v == NULL)
 			continue;
-		snprintf(origin, sizeof(origin), "$%s", k->env);
+		snprintf(origin, sizeof(origin), "$%s", name);
 		if (cfg_set(c, k->section, k->name, v, origin, err, errlen) < 0)
 			return -1;
 	}

@@ -25,7 +25,8 @@ struct cfg_key {
 	enum cfg_type type;
 	const char *def; /* default, as text */
 	unsigned long min, max;
-	const char *env; /* environment variable that overrides it, or NULL */
+	/* environment variable that overrides it; NULL: SENDER_SECTION_NAME */
+	const char *env;
 	const char *help;
 };
 
@@ -50,8 +51,11 @@ int cfg_init(struct cfg *c, const struct cfg_key *const *tables, char *err,
 /* Read an INI file; errors name the file, the line and the key. */
 int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
 
-/* Apply the environment variables that keys declare. */
+/* Apply the environment: SENDER_<SECTION>_<NAME>, or the key's own name. */
 int cfg_load_env(struct cfg *c, char *err, size_t errlen);
+
+/* The environment variable of a key. */
+void cfg_env_name(const struct cfg_key *k, char *out, size_t outlen);
 
 /* Set one key; origin says where the value came from, for messages. */
 int cfg_set(struct cfg *c, const char *section, const char *name,

@@ -27,7 +27,7 @@ struct run {
 	const struct run_opts *o;
 	struct api *api;
 	struct store *store;
-	const struct log *log;
+	struct log *log;
 	struct run_stats *st;
 
 	size_t next_file;
@@ -76,7 +76,7 @@ static int open_next_file(struct run *r)
 		r->reader = reader_open(path, r->err, sizeof(r->err));
 		if (r->reader)
 			return 1;
-		log_error(r->log, "%s", r->err);
+		log_event(r->log, LOG_ERROR, EV_INPUT, -1, "%s", r->err);
 		r->st->input_failed = 1;
 	}
 	return 0;
@@ -97,7 +97,8 @@ static int next_letter(struct run *r, struct pending *p)
 		rs = reader_next(r->reader, &l, r->err, sizeof(r->err));
 		if (rs == READER_END || rs == READER_ERROR) {
 			if (rs == READER_ERROR) {
-				log_error(r->log, "%s", r->err);
+				log_event(r->log, LOG_ERROR, EV_INPUT, -1, "%s",
+					  r->err);
 				r->st->input_failed = 1;
 			}
 			r->bytes_done += reader_offset(r->reader);
@@ -107,14 +108,15 @@ static int next_letter(struct run *r, struct pending *p)
 		}
 		r->st->letters++;
 		if (rs == READER_INVALID) {
-			log_warn(r->log, "%s", r->err);
+			log_event(r->log, LOG_WARN, EV_INVALID, -1, "%s", r->err);
 			r->st->invalid++;
 			continue;
 		}
 		if (idset_add(&r->seen, l.id) == 0) {
-			log_warn(r->log, "%s:%ld: id %" PRIu32
-					 " appears again in this run; skipped",
-				 reader_name(r->reader), l.line, l.id);
+			log_event(r->log, LOG_WARN, EV_DUPLICATE, l.id,
+				  "%s:%ld: id %" PRIu32
+				  " appears again in this run; skipped",
+				  reader_name(r->reader), l.line, l.id);
 			r->st->skipped++;
 			continue;
 		}
@@ -128,8 +130,9 @@ static int next_letter(struct run *r, struct pending *p)
 				       l.subject_len, &p->len, r->err,
 				       sizeof(r->err));
 		if (p->body == NULL) {
-			log_warn(r->log, "%s:%ld: %s; not sent",
-				 reader_name(r->reader), l.line, r->err);
+			log_event(r->log, LOG_WARN, EV_INVALID, l.id,
+				  "%s:%ld: %s; not sent", reader_name(r->reader),
+				  l.line, r->err);
 			r->st->invalid++;
 			continue;
 		}
@@ -178,8 +181,9 @@ static void sort_claims(struct run *r, size_t n)
 		r->st->skipped++;
 		if (r->batch_claims[i] == CLAIM_HELD) {
 			r->st->held++;
-			log_info(r->log, "id %" PRIu32 " is claimed by another run; skipped",
-				 p->id);
+			log_event(r->log, LOG_INFO, EV_HELD, p->id,
+				  "id %" PRIu32 " is claimed by another run; skipped",
+				  p->id);
 		}
 	}
 }
@@ -197,7 +201,8 @@ static void refill(struct run *r)
 		return;
 	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
 			sizeof(r->err)) < 0) {
-		log_error(r->log, "%s; nothing more is sent", r->err);
+		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
+			  "%s; nothing more is sent", r->err);
 		r->st->storage_failed = 1;
 		for (i = 0; i < n; i++)
 			drop_pending(r, &r->batch[i], 0);
@@ -218,7 +223,8 @@ static void flush(struct run *r)
 	    store_release(r->store, r->releases, r->nreleases, r->err, // NOLINT(clang-analyzer-unix.Malloc)
 			  sizeof(r->err)) < 0) {
 		if (!r->st->storage_failed)
-			log_error(r->log, "%s; nothing more is sent", r->err);
+			log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
+				  "%s; nothing more is sent", r->err);
 		r->st->storage_failed = 1;
 		begin_stop(r);
 		return;
@@ -266,8 +272,9 @@ static void api_trouble(struct run *r, const char *what, const struct api_done *
 	if (r->st->api_failed)
 		return;
 	r->st->api_failed = 1;
-	log_error(r->log, "%s (id %" PRIu32 ", %s); nothing more is sent",
-		  what, d->id, d->detail[0] ? d->detail : "no detail");
+	log_event(r->log, LOG_ERROR, EV_API, d->id,
+		  "%s (id %" PRIu32 ", %s); nothing more is sent", what, d->id,
+		  d->detail[0] ? d->detail : "no detail");
 	begin_stop(r);
 }
 
@@ -277,8 +284,9 @@ static void on_deferred(struct run *r, const struct api_done *d)
 	r->releases[r->nreleases++] = d->id;
 	if (d->attempts == 0)
 		return;
-	log_warn(r->log, "id %" PRIu32 ": deferred after %u attempts (%s)",
-		 d->id, d->attempts, d->detail);
+	log_event(r->log, LOG_WARN, EV_DEFERRED, d->id,
+		  "id %" PRIu32 ": deferred after %u attempts (%s)", d->id,
+		  d->attempts, d->detail);
 	if (!r->stopping && ++r->deferred_in_row >= r->o->dead_after) {
 		char what[1200];
 
@@ -309,14 +317,16 @@ static void on_done(struct run *r, const struct api_done *d)
 	case OUTCOME_REJECTED:
 		r->st->rejected++;
 		record(r, d, -1);
-		log_warn(r->log, "id %" PRIu32 ": rejected by the API: %s", d->id,
-			 d->detail);
+		log_event(r->log, LOG_WARN, EV_REJECTED, d->id,
+			  "id %" PRIu32 ": rejected by the API: %s", d->id,
+			  d->detail);
 		break;
 	case OUTCOME_ERROR:
 		r->st->errors++;
 		record(r, d, -1);
-		log_warn(r->log, "id %" PRIu32 ": unexpected answer (HTTP %ld): %s",
-			 d->id, d->http_status, d->detail);
+		log_event(r->log, LOG_WARN, EV_ERROR, d->id,
+			  "id %" PRIu32 ": unexpected answer (HTTP %ld): %s",
+			  d->id, d->http_status, d->detail);
 		break;
 	case OUTCOME_DEFERRED:
 		on_deferred(r, d);
@@ -344,9 +354,10 @@ static void watch_signals(struct run *r)
 		return;
 	if (!r->stopping) {
 		r->st->signal = *r->o->last_signal;
-		log_warn(r->log, "stopping on signal %d: finishing the requests in "
-				 "flight (a second signal abandons them)",
-			 r->st->signal);
+		log_event(r->log, LOG_WARN, EV_SIGNAL, -1,
+			  "stopping on signal %d: finishing the requests in "
+			  "flight (a second signal abandons them)",
+			  r->st->signal);
 		begin_stop(r);
 	}
 	if (n >= 2 && r->api && api_in_flight(r->api) > 0)
@@ -509,7 +520,7 @@ static void save_unrecorded(struct run *r)
 }
 
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
-	       const struct log *log, struct run_stats *st)
+	       struct log *log, struct run_stats *st)
 {
 	struct run r;
 	struct timespec t0, t1;

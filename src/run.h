@@ -51,6 +51,6 @@ struct run_stats {
  * Everything that happens is logged; the verdict is left to the caller.
  */
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
-	       const struct log *log, struct run_stats *st);
+	       struct log *log, struct run_stats *st);
 
 #endif

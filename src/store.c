@@ -81,6 +81,17 @@ int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
 	return n ? s->ops->release(s, ids, n, err, errlen) : 0;
 }
 
+int store_totals(struct store *s, struct store_totals *out, char *err,
+		 size_t errlen)
+{
+	if (s->ops->totals == NULL) {
+		snprintf(err, errlen, "the %s backend cannot count its records",
+			 s->ops->name);
+		return -1;
+	}
+	return s->ops->totals(s, out, err, errlen);
+}
+
 void store_close(struct store *s)
 {
 	if (s)

@@ -43,6 +43,12 @@ struct store_owner {
 	int reclaim;
 };
 
+/* What `sender --status` shows; -1 where a backend cannot tell. */
+struct store_totals {
+	long long records, delivered, not_delivered, failed, claimed;
+	long long oldest_claim_age; /* seconds */
+};
+
 struct store {
 	const struct store_ops *ops;
 };
@@ -73,6 +79,9 @@ struct store_ops {
 	/* Delete this run's claims on n ids that were not sent. */
 	int (*release)(struct store *s, const uint32_t *ids, size_t n,
 		       char *err, size_t errlen);
+	/* Count the records by state (optional: NULL if not supported). */
+	int (*totals)(struct store *s, struct store_totals *out, char *err,
+		      size_t errlen);
 	void (*close)(struct store *s);
 };
 
@@ -94,6 +103,8 @@ int store_finish(struct store *s, const struct store_result *r, size_t n,
 		 char *err, size_t errlen);
 int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
 		  size_t errlen);
+int store_totals(struct store *s, struct store_totals *out, char *err,
+		 size_t errlen);
 void store_close(struct store *s);
 
 /* "YYYY-MM-DD HH:MM:SS" in UTC, the form every backend stores. */

@@ -320,6 +320,39 @@ static int sqlite_release(struct store *s, const uint32_t *ids, size_t n,
 	return 0;
 }
 
+static int sqlite_totals(struct store *s, struct store_totals *t, char *err,
+			 size_t errlen)
+{
+	struct store_sqlite *q = downcast(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(
+		    q->db,
+		    "SELECT count(*), count(*) FILTER (WHERE delivery_status = 1),"
+		    " count(*) FILTER (WHERE delivery_status = 0),"
+		    " count(*) FILTER (WHERE ts IS NOT NULL AND delivery_status IS NULL),"
+		    " count(*) FILTER (WHERE ts IS NULL),"
+		    " coalesce(strftime('%s', 'now') - strftime('%s', min(claimed_at)"
+		    " FILTER (WHERE ts IS NULL)), -1)"
+		    " FROM results",
+		    -1, &st, NULL) != SQLITE_OK)
+		return fail(q, "count records", err, errlen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t->records = sqlite3_column_int64(st, 0);
+		t->delivered = sqlite3_column_int64(st, 1);
+		t->not_delivered = sqlite3_column_int64(st, 2);
+		t->failed = sqlite3_column_int64(st, 3);
+		t->claimed = sqlite3_column_int64(st, 4);
+		t->oldest_claim_age = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return fail(q, "count records", err, errlen);
+	return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.keys = sqlite_keys,
@@ -327,5 +360,6 @@ const struct store_ops store_sqlite_ops = {
 	.claim = sqlite_claim,
 	.finish = sqlite_finish,
 	.release = sqlite_release,
+	.totals = sqlite_totals,
 	.close = sqlite_close,
 };
