@@ -58,6 +58,8 @@ static const struct cfg_key core_keys[] = {
 	  "where results are kept" },
 	{ "store", "journal", CFG_STRING, "sender.journal", 0, 0, NULL,
 	  "where answers go when the database fails" },
+	{ "store", "claim_lease", CFG_UINT, "3600", 0, 31536000, NULL,
+	  "seconds before --reclaim takes a claim of another host's run" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 

@@ -120,19 +120,6 @@ static void unescape(char *s)
 	*out = '\0';
 }
 
-static int parse_ts(const char *text, time_t *ts)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(text, "%Y-%m-%d %H:%M:%S", &tm);
-	if (end == NULL || *end)
-		return -1;
-	*ts = timegm(&tm);
-	return 0;
-}
-
 /* Split the line at tabs into exactly five fields. */
 static int split(char *line, char *field[5])
 {
@@ -159,7 +146,7 @@ static int parse_line(struct journal_reader *j, struct store_result *out)
 		return -1;
 	memset(out, 0, sizeof(*out));
 	if (reader_parse_id(f[0], &out->id, why, sizeof(why)) < 0 ||
-	    parse_ts(f[1], &out->ts) < 0)
+	    (out->ts = store_parse_ts(f[1])) < 0)
 		return -1;
 	if (strcmp(f[2], "-") == 0)
 		out->status = -1;

@@ -421,8 +421,11 @@ static void send_all(struct run *r)
 		while (!r->stopping && api_has_room(r->api)) {
 			if (r->qcount == 0)
 				refill(r);
-			if (r->qcount == 0)
+			/* a batch of skipped ids: read on, do not wait */
+			if (r->qcount == 0 && (r->input_done || r->stopping))
 				break;
+			if (r->qcount == 0)
+				continue;
 			api_add(r->api, r->queue[r->qhead].id,
 				r->queue[r->qhead].line, r->queue[r->qhead].body,
 				r->queue[r->qhead].len);

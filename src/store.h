@@ -107,6 +107,17 @@ int store_totals(struct store *s, struct store_totals *out, char *err,
 		 size_t errlen);
 void store_close(struct store *s);
 
+/*
+ * Whether --reclaim may take over a claim held by owner ("host:pid:start")
+ * since claimed_at: on this host, when that process is gone (a reused pid
+ * does not count: its start time differs); on another host, or with no
+ * owner known, when the claim is older than lease_s seconds.
+ */
+int store_claim_abandoned(const char *owner, time_t claimed_at, long lease_s);
+
+/* Parse "YYYY-MM-DD HH:MM:SS" (UTC); -1 if it is not that. */
+time_t store_parse_ts(const char *text);
+
 /* "YYYY-MM-DD HH:MM:SS" in UTC, the form every backend stores. */
 void store_format_ts(time_t ts, char out[20]);
 

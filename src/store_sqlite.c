@@ -23,6 +23,7 @@ struct store_sqlite {
 	char *path;
 	char owner[128];
 	int reclaim;
+	long lease; /* seconds before --reclaim may take another host's claim */
 	sqlite3_stmt *insert, *state, *update, *delete, *takeover;
 };
 
@@ -119,7 +120,8 @@ static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 		    "INSERT INTO results (id, owner, claimed_at) VALUES (?1, ?2, ?3)"
 		    " ON CONFLICT (id) DO NOTHING",
 		    err, errlen) < 0 ||
-	    prepare(q, &q->state, "SELECT ts IS NULL FROM results WHERE id = ?1",
+	    prepare(q, &q->state,
+		    "SELECT ts IS NULL, owner, claimed_at FROM results WHERE id = ?1",
 		    err, errlen) < 0 ||
 	    prepare(q, &q->update,
 		    "INSERT INTO results (id, ts, delivery_status, attempts, error)"
@@ -171,6 +173,7 @@ static struct store *sqlite_open(const struct cfg *cfg,
 	}
 	snprintf(q->owner, sizeof(q->owner), "%s", owner->name);
 	q->reclaim = owner->reclaim;
+	q->lease = (long)cfg_uint(cfg, "store", "claim_lease");
 	if (sqlite3_open_v2(q->path, &q->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
@@ -208,6 +211,7 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 			    const char *now, int *rc)
 {
 	enum claim c = CLAIM_HELD;
+	int abandoned = 0;
 
 	sqlite3_bind_text(q->insert, 3, now, -1, SQLITE_STATIC);
 	*rc = step_id(q->insert, id);
@@ -220,12 +224,18 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 	*rc = sqlite3_step(q->state);
 	if (*rc == SQLITE_ROW) {
 		c = sqlite3_column_int(q->state, 0) ? CLAIM_HELD : CLAIM_DONE;
+		abandoned = c == CLAIM_HELD && q->reclaim &&
+			    store_claim_abandoned(
+				    (const char *)sqlite3_column_text(q->state, 1),
+				    store_parse_ts((const char *)sqlite3_column_text(
+					    q->state, 2)),
+				    q->lease);
 		*rc = SQLITE_DONE;
 	} else if (*rc == SQLITE_DONE) {
 		c = CLAIM_DONE; /* released between insert and look: skip */
 	}
 	sqlite3_reset(q->state);
-	if (c == CLAIM_HELD && q->reclaim && *rc == SQLITE_DONE) {
+	if (abandoned && *rc == SQLITE_DONE) {
 		sqlite3_bind_text(q->takeover, 3, now, -1, SQLITE_STATIC);
 		*rc = step_id(q->takeover, id);
 		if (*rc == SQLITE_DONE && sqlite3_changes(q->db) == 1)
