@@ -326,7 +326,9 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 		      struct log *log)
 {
 	char err[1024], host[256] = "localhost", owner_name[400];
-	struct store_owner owner = { owner_name, o->reclaim };
+	struct store_owner owner = {
+		owner_name, o->reclaim, (long)cfg_uint(cfg, "store", "claim_lease")
+	};
 	struct run_opts ro = { 0 };
 	struct api_opts ao;
 	struct store *store = NULL;
@@ -402,7 +404,7 @@ static void print_config(const struct cfg *cfg)
 /* sender --status: the store's records by state. */
 static int status(const struct cfg *cfg, struct log *log)
 {
-	struct store_owner owner = { "status", 0 };
+	struct store_owner owner = { "status", 0, 0 };
 	struct store_totals t;
 	struct store *store;
 	char err[1024];
@@ -444,7 +446,7 @@ static int replay(const struct options *o, const struct cfg *cfg,
 	enum { BATCH = 500 };
 	struct store_result batch[BATCH];
 	char err[1024], *texts[BATCH] = { NULL };
-	struct store_owner owner = { "replay", 0 };
+	struct store_owner owner = { "replay", 0, 0 };
 	struct journal_reader *j = NULL;
 	struct store *store = NULL;
 	unsigned long total = 0;

@@ -23,12 +23,10 @@ long backoff_delay_ms(struct backoff *b, unsigned attempt, long retry_after_s)
 	long ceiling = b->base_ms;
 	long delay;
 
-	/* double until the cap; the loop bound keeps the shift defined */
+	/* double until the cap, never past it: no overflow, at most 63 turns */
 	while (attempt-- > 0 && ceiling < b->max_ms)
-		ceiling *= 2;
-	if (ceiling > b->max_ms)
-		ceiling = b->max_ms;
-	delay = (long)(backoff_random(b) % (uint64_t)(ceiling + 1));
+		ceiling = ceiling > b->max_ms / 2 ? b->max_ms : ceiling * 2;
+	delay = (long)(backoff_random(b) % ((uint64_t)ceiling + 1));
 	if (retry_after_s >= 0) {
 		long floor_ms = retry_after_s > BACKOFF_RETRY_AFTER_MAX
 					? BACKOFF_RETRY_AFTER_MAX * 1000L

@@ -177,8 +177,14 @@ static int section_line(struct file_parse *p, const char *line)
 	if (*s != '[')
 		return 0;
 	end = strchr(s, ']');
-	if (end == NULL || (size_t)(end - s - 1) >= sizeof(name))
-		return 0; /* inih reports it */
+	if (end == NULL) {
+		snprintf(p->err, p->errlen, "%s:%d: '[' without ']' (expected "
+			 "[section])", p->path, p->line);
+		p->failed = 1;
+		return -1;
+	}
+	if ((size_t)(end - s - 1) >= sizeof(name))
+		return 0; /* its keys are reported as unknown */
 	memcpy(name, s + 1, (size_t)(end - s - 1));
 	name[end - s - 1] = '\0';
 	if (section_known(p->cfg, name))
@@ -192,7 +198,7 @@ static int section_line(struct file_parse *p, const char *line)
 static char *read_line(char *str, int num, void *stream)
 {
 	struct file_parse *p = stream;
-	size_t n;
+	size_t n, indent;
 
 	if (p->failed || fgets(str, num, p->fp) == NULL)
 		return NULL;
@@ -204,6 +210,13 @@ static char *read_line(char *str, int num, void *stream)
 		p->failed = 1;
 		return NULL;
 	}
+	/*
+	 * inih takes an indented line for more of the value above it: an
+	 * indented key would silently become part of the previous value.
+	 */
+	indent = strspn(str, " \t");
+	if (indent)
+		memmove(str, str + indent, n - indent + 1);
 	if (section_line(p, str) < 0)
 		return NULL;
 	return str;

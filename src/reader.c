@@ -23,12 +23,10 @@ struct reader {
 
 	/* The letter being assembled. */
 	enum field collecting;
-	int in_email;
 	long line;
-	char *id_text; /* owned, from xmlTextReaderGetAttribute() */
+	char *id_text; /* owned, from xmlGetProp() */
 	int seen_to, seen_subject, twice, id_bad;
 	struct buf to, subject;
-	xmlNodePtr email; /* the <email> being assembled, while in_email */
 
 	/*
 	 * After a fatal error, the letters the parser had already built but
@@ -37,6 +35,14 @@ struct reader {
 	xmlNodePtr salvage;
 	int salvaging;
 	xmlDocPtr doc; /* owned once taken from the reader, else NULL */
+
+	/*
+	 * Where the parser stopped: the root element, the <email> (or other
+	 * root child) that the first fatal error left open, if cut_known,
+	 * and the <email> being expanded when the error came, if any.
+	 */
+	xmlNodePtr root, cut, expanding;
+	int cut_known;
 };
 
 /*
@@ -77,6 +83,24 @@ static void one_line(char *s)
 		s[--n] = '\0';
 }
 
+/*
+ * Note which child of the root the first fatal error of the document's own
+ * parser left open: the letters before it are complete, that one is not.
+ * (The parsers libxml2 starts for an entity's text read no file.)
+ */
+static void note_cut(struct reader *r, xmlErrorPtr e)
+{
+	xmlParserCtxtPtr ctxt = e->ctxt;
+
+	if (r->cut_known || e->domain != XML_FROM_PARSER || ctxt == NULL ||
+	    e->file == NULL || strcmp(e->file, r->name) != 0 ||
+	    (ctxt->nodeNr > 0 && ctxt->nodeTab == NULL) ||
+	    (r->root && (ctxt->nodeNr < 1 || ctxt->nodeTab[0] != r->root)))
+		return;
+	r->cut = ctxt->nodeNr >= 2 ? ctxt->nodeTab[1] : NULL;
+	r->cut_known = 1;
+}
+
 /* Keep the first fatal error; warnings and recoverable errors are ignored. */
 static void on_xml_error(void *arg, xmlErrorPtr e)
 {
@@ -84,7 +108,10 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 
 	int line = e ? e->line : 0, col = e ? e->int2 : 0;
 
-	if (e == NULL || e->level < XML_ERR_FATAL || r->error[0])
+	if (e == NULL || e->level < XML_ERR_FATAL)
+		return;
+	note_cut(r, e);
+	if (r->error[0])
 		return;
 	/* Errors inside an entity's text carry the entity's own position. */
 	if (e->file == NULL || strcmp(e->file, r->name) != 0) {
@@ -111,8 +138,9 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 	r->name = strdup(stdin_input ? "<stdin>" : path);
 	if (r->name == NULL)
 		goto nomem;
-	buf_init(&r->to, READER_TO_MAX + 1);
-	buf_init(&r->subject, READER_SUBJECT_MAX + 1);
+	/* room for the whitespace around the text, trimmed before the check */
+	buf_init(&r->to, READER_TO_MAX + 1024);
+	buf_init(&r->subject, READER_SUBJECT_MAX + 1024);
 	if (!stdin_input) {
 		r->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0) {
@@ -226,25 +254,41 @@ static int check_entities(struct reader *r)
 	return 0;
 }
 
+/*
+ * The line of an element's start tag.  libxml2 keeps 16 bits of it in the
+ * node; past 65534 only text nodes know their line (XML_PARSE_BIG_LINES),
+ * and it is the line where the text ends: the first text inside counts
+ * back over its own newlines.
+ */
+static long start_line(xmlNodePtr e)
+{
+	xmlNodePtr t = e->children;
+	const xmlChar *p;
+	long line;
+
+	if (e->line < 65535)
+		return e->line;
+	while (t && t->type == XML_ELEMENT_NODE && t->line == 65535)
+		t = t->children;
+	if (t == NULL || t->type != XML_TEXT_NODE || t->psvi == NULL)
+		return xmlGetLineNo(e);
+	line = (long)(ptrdiff_t)t->psvi;
+	for (p = t->content; p && *p; p++)
+		line -= *p == '\n';
+	return line;
+}
+
 static void reset_letter(struct reader *r, xmlNodePtr email, char *id_text)
 {
-	r->in_email = 1;
 	r->collecting = FIELD_NONE;
 	r->seen_to = r->seen_subject = r->twice = r->id_bad = 0;
 	buf_reset(&r->to);
 	buf_reset(&r->subject);
-	r->email = email;
-	r->line = email ? xmlGetLineNo(email) : -1;
+	r->line = email ? start_line(email) : -1;
 	if (r->line <= 0)
 		r->line = xmlTextReaderGetParserLineNumber(r->xml);
 	xmlFree(r->id_text);
 	r->id_text = id_text;
-}
-
-static void start_email(struct reader *r)
-{
-	reset_letter(r, xmlTextReaderCurrentNode(r->xml),
-		     (char *)xmlTextReaderGetAttribute(r->xml, BAD_CAST "id"));
 }
 
 static void start_field(struct reader *r, const char *name, int empty)
@@ -267,15 +311,6 @@ static void start_field(struct reader *r, const char *name, int empty)
 		r->collecting = FIELD_NONE;
 }
 
-static void add_text(struct reader *r)
-{
-	const char *text = (const char *)xmlTextReaderConstValue(r->xml);
-	struct buf *b = r->collecting == FIELD_TO ? &r->to : &r->subject;
-
-	if (text != NULL)
-		buf_append(b, text, strlen(text));
-}
-
 /* Decide whether the letter just closed is valid; fill out or msg. */
 static enum reader_status finish_email(struct reader *r, struct letter *out,
 				       char *msg, size_t msglen)
@@ -284,7 +319,6 @@ static enum reader_status finish_email(struct reader *r, struct letter *out,
 	const char *problem = NULL;
 	uint32_t id = 0;
 
-	r->in_email = 0;
 	r->collecting = FIELD_NONE;
 	buf_trim(&r->to);
 	buf_trim(&r->subject);
@@ -300,10 +334,14 @@ static enum reader_status finish_email(struct reader *r, struct letter *out,
 		problem = "letter has no <subject>";
 	else if (r->twice)
 		problem = "letter has more than one <to> or <subject>";
-	else if (r->to.truncated || r->subject.truncated) {
-		snprintf(why, sizeof(why), "<%s> is longer than %d bytes",
-			 r->to.truncated ? "to" : "subject",
-			 r->to.truncated ? READER_TO_MAX : READER_SUBJECT_MAX);
+	else if (r->to.truncated || r->to.len > READER_TO_MAX) {
+		snprintf(why, sizeof(why), "<to> is longer than %d bytes",
+			 READER_TO_MAX);
+		problem = why;
+	} else if (r->subject.truncated ||
+		   r->subject.len > READER_SUBJECT_MAX) {
+		snprintf(why, sizeof(why), "<subject> is longer than %d bytes",
+			 READER_SUBJECT_MAX);
 		problem = why;
 	}
 	if (problem) {
@@ -340,13 +378,20 @@ static enum reader_status stop(struct reader *r, enum reader_status status,
 	return status;
 }
 
-/* Handle one node; returns READER_END to mean "keep reading". */
+static void collect_from_tree(struct reader *r, xmlNodePtr email);
+
+/*
+ * Handle one node; returns READER_END to mean "keep reading".  An <email>
+ * is expanded whole (one letter in memory at a time) and read from the
+ * tree, so that a letter is never half read when the parser fails; the
+ * reader then walks through its nodes, which are ignored.
+ */
 static enum reader_status on_node(struct reader *r, struct letter *out,
 				  char *msg, size_t msglen)
 {
 	int type = xmlTextReaderNodeType(r->xml);
 	int depth = xmlTextReaderDepth(r->xml);
-	const char *name;
+	xmlNodePtr email;
 
 	switch (type) {
 	case XML_READER_TYPE_DOCUMENT_TYPE:
@@ -354,29 +399,19 @@ static enum reader_status on_node(struct reader *r, struct letter *out,
 			return READER_ERROR;
 		break;
 	case XML_READER_TYPE_ELEMENT:
-		name = (const char *)xmlTextReaderConstLocalName(r->xml);
-		if (depth == 1 && strcmp(name, "email") == 0) {
-			start_email(r);
-			if (xmlTextReaderIsEmptyElement(r->xml))
-				return finish_email(r, out, msg, msglen);
-		} else if (depth == 2 && r->in_email) {
-			start_field(r, name,
-				    xmlTextReaderIsEmptyElement(r->xml) == 1);
-		}
-		break;
-	case XML_READER_TYPE_TEXT:
-	case XML_READER_TYPE_CDATA:
-	case XML_READER_TYPE_WHITESPACE:
-	case XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
-		if (r->collecting != FIELD_NONE && depth >= 3)
-			add_text(r);
-		break;
-	case XML_READER_TYPE_END_ELEMENT:
-		if (depth == 2)
-			r->collecting = FIELD_NONE;
-		else if (depth == 1 && r->in_email)
-			return finish_email(r, out, msg, msglen);
-		break;
+		if (depth == 0)
+			r->root = xmlTextReaderCurrentNode(r->xml);
+		if (depth != 1 ||
+		    strcmp((const char *)xmlTextReaderConstLocalName(r->xml),
+			   "email") != 0)
+			break;
+		r->expanding = xmlTextReaderCurrentNode(r->xml);
+		email = xmlTextReaderExpand(r->xml);
+		if (email == NULL) /* reader_next() salvages from here */
+			break;
+		r->expanding = NULL;
+		collect_from_tree(r, email);
+		return finish_email(r, out, msg, msglen);
 	default:
 		break;
 	}
@@ -387,7 +422,8 @@ static enum reader_status on_node(struct reader *r, struct letter *out,
  * libxml2 parses ahead of the nodes it hands out, and a fatal error ends
  * xmlTextReaderRead() at once; the complete letters between the last one
  * handed out and the error are still in the partial tree.  An <email> is
- * known to be complete when the parser has attached a node after it.
+ * complete unless it is the one the error left open (or, when that is not
+ * known, while the parser has attached no node after it).
  */
 static void salvage_start(struct reader *r)
 {
@@ -395,8 +431,8 @@ static void salvage_start(struct reader *r)
 
 	r->salvaging = 1;
 	r->salvage = NULL;
-	if (r->in_email) {
-		r->salvage = r->email;
+	if (r->expanding) {
+		r->salvage = r->expanding;
 		return;
 	}
 	if (n == NULL) { /* failed before the first node was handed out */
@@ -446,7 +482,8 @@ static enum reader_status salvage_next(struct reader *r, struct letter *out,
 {
 	xmlNodePtr n;
 
-	while ((n = r->salvage) != NULL && n->next != NULL) {
+	while ((n = r->salvage) != NULL &&
+	       (r->cut_known ? n != r->cut : n->next != NULL)) {
 		r->salvage = n->next;
 		if (n->type != XML_ELEMENT_NODE ||
 		    strcmp((const char *)n->name, "email") != 0)
@@ -478,6 +515,14 @@ enum reader_status reader_next(struct reader *r, struct letter *out, char *msg,
 			return stop(r, READER_ERROR, msg, msglen);
 		if (status != READER_END)
 			return status;
+		/*
+		 * The parser failed inside this letter: read no further, the
+		 * reader would walk (and free) the nodes salvage looks at.
+		 */
+		if (r->expanding) {
+			ret = -1;
+			break;
+		}
 	}
 	if (ret < 0) {
 		salvage_start(r);

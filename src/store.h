@@ -38,9 +38,11 @@ struct store_owner {
 	const char *name; /* "host:pid:start", unique per run */
 	/*
 	 * --reclaim: a claim found without an outcome (ts NULL) is taken
-	 * over and comes back CLAIM_OK instead of CLAIM_HELD.
+	 * over and comes back CLAIM_OK instead of CLAIM_HELD, if the run
+	 * that holds it is gone (see store_claim_abandoned()).
 	 */
 	int reclaim;
+	long claim_lease; /* seconds: [store] claim_lease */
 };
 
 /* What `sender --status` shows; -1 where a backend cannot tell. */

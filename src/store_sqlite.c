@@ -173,7 +173,7 @@ static struct store *sqlite_open(const struct cfg *cfg,
 	}
 	snprintf(q->owner, sizeof(q->owner), "%s", owner->name);
 	q->reclaim = owner->reclaim;
-	q->lease = (long)cfg_uint(cfg, "store", "claim_lease");
+	q->lease = owner->claim_lease;
 	if (sqlite3_open_v2(q->path, &q->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,

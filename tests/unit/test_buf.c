@@ -1,0 +1,102 @@
+/*
+ * buf: a capped, always NUL-terminated byte buffer.
+ */
+#include "buf.h"
+#include "harness.h"
+
+#include <string.h>
+
+static void test_empty(void)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	CHECK(b.data == NULL); /* nothing allocated */
+	CHECK_STR_EQ(buf_str(&b), "");
+	buf_trim(&b);
+	CHECK_INT_EQ(b.len, 0);
+	buf_release(&b);
+}
+
+static void test_append_grows(void)
+{
+	struct buf b;
+	int i, rc = 0;
+
+	buf_init(&b, 0);
+	for (i = 0; i < 10000; i++)
+		rc |= buf_append(&b, "0123456789", 10);
+	CHECK_INT_EQ(rc, 0);
+	CHECK_INT_EQ(b.len, 100000);
+	CHECK_INT_EQ(strlen(buf_str(&b)), 100000);
+	CHECK(memcmp(b.data + 99990, "0123456789", 10) == 0);
+	CHECK_INT_EQ(b.truncated, 0);
+	/* binary bytes go in as they are */
+	buf_reset(&b);
+	CHECK_INT_EQ(buf_append(&b, "a\0b", 3), 0);
+	CHECK_MEM_EQ(b.data, b.len, "a\0b", 3);
+	CHECK_INT_EQ(b.data[3], 0);
+	buf_release(&b);
+}
+
+static void test_cap(void)
+{
+	struct buf b;
+
+	buf_init(&b, 5);
+	CHECK_INT_EQ(buf_append(&b, "abc", 3), 0);
+	CHECK_INT_EQ(buf_append(&b, "de", 2), 0); /* exactly full */
+	CHECK_INT_EQ(b.truncated, 0);
+	CHECK_INT_EQ(buf_append(&b, "f", 1), 1);
+	CHECK_INT_EQ(b.truncated, 1);
+	CHECK_STR_EQ(buf_str(&b), "abcde");
+	CHECK_INT_EQ(buf_append(&b, "ghijk", 5), 1);
+	CHECK_STR_EQ(buf_str(&b), "abcde");
+	/* reset forgets the contents and the truncation, keeps the cap */
+	buf_reset(&b);
+	CHECK_INT_EQ(b.truncated, 0);
+	CHECK_INT_EQ(buf_append(&b, "123456", 6), 1);
+	CHECK_STR_EQ(buf_str(&b), "12345");
+	buf_release(&b);
+	CHECK_INT_EQ(b.cap, 5);
+	CHECK_INT_EQ(b.len, 0);
+	CHECK_INT_EQ(buf_append(&b, "xy", 2), 0); /* usable after release */
+	CHECK_STR_EQ(buf_str(&b), "xy");
+	buf_release(&b);
+}
+
+#define TRIMS_TO(in, want) trims_to(in, sizeof(in) - 1, want, sizeof(want) - 1)
+static void trims_to(const char *in, size_t n, const char *want, size_t wn)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_append(&b, in, n);
+	buf_trim(&b);
+	CHECK_MEM_EQ(b.data, b.len, want, wn);
+	CHECK_INT_EQ(b.data[b.len], 0);
+	buf_release(&b);
+}
+
+static void test_trim(void)
+{
+	TRIMS_TO(" \t\r\nab c\r\n\t d \n\r\t ", "ab c\r\n\t d");
+	TRIMS_TO("x", "x");
+	TRIMS_TO(" \t\r\n", "");
+	TRIMS_TO("\v\fx\v\f", "\v\fx\v\f"); /* only the four */
+	TRIMS_TO("\xc2\xa0x\xc2\xa0", "\xc2\xa0x\xc2\xa0");
+	TRIMS_TO("a\0 ", "a\0");
+}
+
+static const struct h_test tests[] = {
+	TEST(test_empty),
+	TEST(test_append_grows),
+	TEST(test_cap),
+	TEST(test_trim),
+	{ NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return h_main(argc, argv, tests);
+}

@@ -1,0 +1,218 @@
+/*
+ * message: the JSON object and the form body of SPEC section 3, byte for
+ * byte.
+ */
+#include "harness.h"
+#include "message.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* message_json() of two C strings must give want exactly. */
+#define JSON_IS(to, subject, want) \
+	json_is(to, sizeof(to) - 1, subject, sizeof(subject) - 1, want, \
+		sizeof(want) - 1, __LINE__)
+static void json_is(const char *to, size_t to_len, const char *subject,
+		    size_t subject_len, const char *want, size_t want_len,
+		    int from)
+{
+	char *json = message_json(to, to_len, subject, subject_len);
+
+	if (!CHECK_MEM_EQ(json, json ? strlen(json) : 0, want, want_len))
+		printf("    (from line %d)\n", from);
+	free(json);
+}
+
+static void test_json_ascii(void)
+{
+	JSON_IS("ivan@example.com", "Hello, world",
+		"{\"to\": \"ivan@example.com\", "
+		"\"subject\": \"Hello, world\"}");
+	JSON_IS("", "", "{\"to\": \"\", \"subject\": \"\"}");
+	/* '/' and the other printable bytes go as they are */
+	JSON_IS("a/b@c", "<b>&amp;</b> 100% ' ~ \x7f",
+		"{\"to\": \"a/b@c\", \"subject\": \"<b>&amp;</b> 100% ' ~ "
+		"\x7f\"}");
+}
+
+static void test_json_escapes(void)
+{
+	JSON_IS("a\"b\\c", "say \"hi\" \\o/",
+		"{\"to\": \"a\\\"b\\\\c\", \"subject\": "
+		"\"say \\\"hi\\\" \\\\o/\"}");
+	JSON_IS("x", "\b\f\n\r\t\x01\x1f",
+		"{\"to\": \"x\", \"subject\": "
+		"\"\\b\\f\\n\\r\\t\\u0001\\u001F\"}");
+	/* lengths are honoured, inner NUL included */
+	JSON_IS("a\0b", "s", "{\"to\": \"a\\u0000b\", \"subject\": \"s\"}");
+}
+
+static void test_json_lengths(void)
+{
+	char *json = message_json("abcdef", 3, "xyz-and-more", 3);
+
+	CHECK_STR_EQ(json, "{\"to\": \"abc\", \"subject\": \"xyz\"}");
+	free(json);
+}
+
+static void test_json_utf8(void)
+{
+	/* kept raw, not as \u escapes; 4-byte sequences too */
+	JSON_IS("иван@пример.рф", "Привет, мир! Ёё 😀",
+		"{\"to\": \"иван@пример.рф\", \"subject\": "
+		"\"Привет, мир! Ёё 😀\"}");
+}
+
+static void test_json_invalid_utf8(void)
+{
+	static const char *const bad[] = {
+		"\xff", "\xd0", "\xc0\xaf", "\xed\xa0\x80", "a\x80", NULL,
+	};
+	char err[256] = "";
+	size_t i, len = 7;
+	char *form;
+
+	for (i = 0; bad[i]; i++) {
+		char *json = message_json("a", 1, bad[i], strlen(bad[i]));
+
+		if (!CHECK(json == NULL))
+			printf("    (bad[%zu] was encoded as '%s')\n", i, json);
+		free(json);
+	}
+	form = message_form(77, "a", 1, "\xff", 1, &len, err, sizeof(err));
+	CHECK(form == NULL);
+	CHECK_CONTAINS(err, "77");
+	free(form);
+}
+
+/* Decode %XX; anything but an unreserved byte or %XX is an error. */
+static int percent_decode(const char *s, char *out, size_t outlen)
+{
+	size_t n = 0;
+	unsigned v;
+
+	for (; *s && n + 1 < outlen; s++) {
+		if (*s == '%' && sscanf(s + 1, "%2X", &v) == 1 &&
+		    strchr("0123456789ABCDEF", s[1]) &&
+		    strchr("0123456789ABCDEF", s[2])) {
+			out[n++] = (char)v;
+			s += 2;
+		} else if (strchr("abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~",
+				  *s)) {
+			out[n++] = *s;
+		} else {
+			return -1;
+		}
+	}
+	out[n] = '\0';
+	return *s ? -1 : 0;
+}
+
+/* message_form() must give want exactly, and decode back to the JSON. */
+static void form_is(uint32_t id, const char *to, const char *subject,
+		    const char *want)
+{
+	char err[256] = "", decoded[4096];
+	size_t len = 12345;
+	char *form = message_form(id, to, strlen(to), subject, strlen(subject),
+				  &len, err, sizeof(err));
+	char *json = message_json(to, strlen(to), subject, strlen(subject));
+	const char *value;
+
+	if (!CHECK(form != NULL)) {
+		printf("    err: %s\n", err);
+		free(json);
+		return;
+	}
+	CHECK_STR_EQ(form, want);
+	CHECK_INT_EQ(len, strlen(form));
+	value = strstr(form, "&message=");
+	if (CHECK(value != NULL) &&
+	    CHECK(percent_decode(value + 9, decoded, sizeof(decoded)) == 0))
+		CHECK_STR_EQ(decoded, json);
+	free(form);
+	free(json);
+}
+
+static void test_form(void)
+{
+	form_is(1, "a@b.c", "hi",
+		"id=1&message=%7B%22to%22%3A%20%22a%40b.c%22%2C%20%22subject"
+		"%22%3A%20%22hi%22%7D");
+	/* every reserved byte is percent-encoded; a space is %20 */
+	form_is(42, "a@b.c", "x&y=z+1 %;/?#[]!$'()*,",
+		"id=42&message=%7B%22to%22%3A%20%22a%40b.c%22%2C%20%22subject"
+		"%22%3A%20%22x%26y%3Dz%2B1%20%25%3B%2F%3F%23%5B%5D%21%24%27%28"
+		"%29%2A%2C%22%7D");
+	form_is(7, "иван@пример.рф", "Привет",
+		"id=7&message=%7B%22to%22%3A%20%22%D0%B8%D0%B2%D0%B0%D0%BD%40"
+		"%D0%BF%D1%80%D0%B8%D0%BC%D0%B5%D1%80.%D1%80%D1%84%22%2C%20%22"
+		"subject%22%3A%20%22%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82"
+		"%22%7D");
+	/* quotes, backslashes and newlines: escaped by JSON, then encoded */
+	form_is(3, "q\"b\\s", "l1\nl2",
+		"id=3&message=%7B%22to%22%3A%20%22q%5C%22b%5C%5Cs%22%2C%20%22"
+		"subject%22%3A%20%22l1%5Cnl2%22%7D");
+}
+
+static void test_form_ids(void)
+{
+	char err[256];
+	size_t len;
+	char *form;
+
+	form = message_form(0, "a", 1, "s", 1, &len, err, sizeof(err));
+	CHECK(form != NULL && strncmp(form, "id=0&message=%7B", 16) == 0);
+	free(form);
+	form = message_form(4294967295u, "a", 1, "s", 1, &len, err,
+			    sizeof(err));
+	CHECK(form != NULL &&
+	      strncmp(form, "id=4294967295&message=%7B", 25) == 0);
+	free(form);
+}
+
+/* A subject at the reader's cap: the body is three times as long. */
+static void test_form_long(void)
+{
+	size_t n = 65536, len = 0, i, bad = 0;
+	char *subject = malloc(n), err[256];
+	char *form;
+
+	if (!CHECK(subject != NULL))
+		return;
+	for (i = 0; i < n; i++)
+		subject[i] = "a b&"[i % 4];
+	form = message_form(9, "to", 2, subject, n, &len, err, sizeof(err));
+	if (CHECK(form != NULL)) {
+		CHECK_INT_EQ(len, strlen(form));
+		CHECK_INT_EQ(len, strlen("id=9&message=") +
+					  strlen("%7B%22to%22%3A%20%22to%22%2C"
+						 "%20%22subject%22%3A%20%22") +
+					  n / 4 * (1 + 3 + 1 + 3) +
+					  strlen("%22%7D"));
+		for (i = 0; i < len; i++)
+			bad += form[i] == ' ' || form[i] == '+';
+		CHECK_INT_EQ(bad, 0);
+	}
+	free(form);
+	free(subject);
+}
+
+static const struct h_test tests[] = {
+	TEST(test_json_ascii),
+	TEST(test_json_escapes),
+	TEST(test_json_lengths),
+	TEST(test_json_utf8),
+	TEST(test_json_invalid_utf8),
+	TEST(test_form),
+	TEST(test_form_ids),
+	TEST(test_form_long),
+	{ NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return h_main(argc, argv, tests);
+}
