@@ -1,0 +1,993 @@
+/*
+ * store_mysql: the MySQL / MariaDB backend, over MariaDB Connector/C.
+ *
+ * The table is exactly SPEC section 5's: id, ts, delivery_status and
+ * nothing else, so a claim is a row whose ts and delivery_status are NULL
+ * and it names no owner.  Every call is a few multi-row statements,
+ * whatever the size of the batch:
+ *
+ *   claim    START TRANSACTION; INSERT IGNORE ... RETURNING id; COMMIT,
+ *            then, only for the ids the server did not return, one SELECT
+ *            that tells a finished record from a claim held by another run
+ *   finish   INSERT ... ON DUPLICATE KEY UPDATE
+ *   release  DELETE ... WHERE ts IS NULL AND id IN (...)
+ *
+ * The session runs in UTC (the init command sets time_zone): a TIMESTAMP
+ * is converted through the session's zone, so the UTC text that
+ * store_format_ts() makes is stored as the instant the API answered,
+ * whatever the server's own zone.
+ *
+ * A lost connection (server restarted, killed, shut down) is not an error
+ * at once: the call reconnects from scratch, init command included, and
+ * runs again, for at most [mysql] reconnect_timeout seconds from the loss.
+ * Every statement is safe to run twice; claim_attempt() explains the one
+ * subtle case.  Never MYSQL_OPT_RECONNECT: it reconnects behind our back
+ * and loses the session's time zone and the open transaction.
+ */
+#include "buf.h"
+#include "cfg.h"
+#include "store.h"
+
+#include <errmsg.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Rows per statement: far below max_allowed_packet (about 40 bytes each). */
+#define ROWS_PER_STATEMENT 1000
+/* Deadlocks (InnoDB picked us as the victim) retried at once, per call. */
+#define CONFLICT_RETRIES 10
+/* Seconds to connect, and to wait for one answer before calling it lost. */
+#define CONNECT_TIMEOUT 10
+#define IO_TIMEOUT 90
+
+struct store_mysql {
+	struct store base; /* first: the common part */
+	MYSQL *db;	   /* NULL while disconnected */
+	char *socket, *host, *user, *password, *database; /* owned */
+	unsigned port;
+	double reconnect_timeout;
+	int reclaim;	/* --reclaim: take over claims without an outcome */
+	int gave_up;	/* a call waited reconnect_timeout for nothing */
+	char table[65]; /* checked to be a plain identifier */
+	char where[300]; /* "socket '/x.sock'" or "'host:3306'", for messages */
+	struct buf sql;	 /* the statement being built */
+	int oom;	 /* building it ran out of memory */
+	unsigned code;	 /* the last error: mysql_errno(), 0 for our own */
+	char msg[512];	 /* and its text */
+};
+
+static const struct cfg_key mysql_keys[] = {
+	{ "mysql", "socket", CFG_STRING, "/var/run/mysqld/mysqld.sock", 0, 0,
+	  NULL, "the server's unix socket, used when host is empty" },
+	{ "mysql", "host", CFG_STRING, "", 0, 0, NULL,
+	  "empty: the unix socket; set it (and port) for TCP" },
+	{ "mysql", "port", CFG_UINT, "3306", 1, 65535, NULL,
+	  "TCP port, used when host is set" },
+	{ "mysql", "user", CFG_STRING, "u1", 0, 0, NULL, "user name" },
+	{ "mysql", "password", CFG_SECRET, "", 0, 0, "SENDER_MYSQL_PASSWORD",
+	  "password (never printed)" },
+	{ "mysql", "database", CFG_STRING, "sender", 0, 0, NULL,
+	  "database that holds the table" },
+	{ "mysql", "table", CFG_STRING, "results", 0, 0, NULL,
+	  "the results table, created if missing" },
+	{ "mysql", "reconnect_timeout", CFG_SECONDS, "30", 0, 3600, NULL,
+	  "seconds to wait for a lost server to come back before giving up" },
+	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
+};
+
+static struct store_mysql *downcast(struct store *s)
+{
+	return (struct store_mysql *)s;
+}
+
+/* ------------------------------------------------------------ errors */
+
+/* Keep the error of the handle: closing it on reconnect would lose it. */
+static int note(struct store_mysql *m)
+{
+	m->code = mysql_errno(m->db);
+	snprintf(m->msg, sizeof(m->msg), "%s", mysql_error(m->db));
+	return -1;
+}
+
+static int note_own(struct store_mysql *m, const char *what)
+{
+	m->code = 0;
+	snprintf(m->msg, sizeof(m->msg), "%s", what);
+	return -1;
+}
+
+/* The server went away, is going away, or is not back yet. */
+static int is_lost(unsigned code)
+{
+	switch (code) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CONNECTION_KILLED:
+	case ER_CON_COUNT_ERROR:
+		return 1;
+	}
+	return 0;
+}
+
+/* InnoDB rolled our statement back to let another proceed: run it again. */
+static int is_conflict(unsigned code)
+{
+	return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT;
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void disconnect(struct store_mysql *m)
+{
+	if (m->db)
+		mysql_close(m->db);
+	m->db = NULL;
+}
+
+static int set_options(struct store_mysql *m)
+{
+	unsigned connect_timeout = CONNECT_TIMEOUT, io_timeout = IO_TIMEOUT;
+	unsigned protocol = m->host[0] ? MYSQL_PROTOCOL_TCP
+				       : MYSQL_PROTOCOL_SOCKET;
+	unsigned no = 0;
+
+	/* the zone by offset: named zones need the server's tz tables */
+	if (mysql_options(m->db, MYSQL_INIT_COMMAND,
+			  "SET time_zone = '+00:00'") ||
+	    mysql_options(m->db, MYSQL_OPT_PROTOCOL, &protocol) ||
+	    mysql_options(m->db, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout) ||
+	    mysql_options(m->db, MYSQL_OPT_READ_TIMEOUT, &io_timeout) ||
+	    mysql_options(m->db, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout) ||
+	    mysql_options(m->db, MYSQL_OPT_LOCAL_INFILE, &no))
+		return note_own(m, "cannot set connection options");
+	return 0;
+}
+
+/* A new session: the handle, its options, the init command. */
+static int connect_db(struct store_mysql *m)
+{
+	disconnect(m);
+	m->db = mysql_init(NULL);
+	if (m->db == NULL)
+		return note_own(m, "out of memory");
+	if (set_options(m) < 0)
+		goto fail;
+	if (mysql_real_connect(m->db, m->host[0] ? m->host : "localhost",
+			       m->user, m->password[0] ? m->password : NULL,
+			       m->database, m->host[0] ? m->port : 0,
+			       m->host[0] ? NULL : m->socket, 0) == NULL) {
+		note(m);
+		goto fail;
+	}
+	return 0;
+fail:
+	disconnect(m);
+	return -1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleep, through signals: the wait is bounded by reconnect_timeout. */
+static void nap(double seconds)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)seconds;
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Run attempt until it succeeds.  While the server is away, reconnect and
+ * run it again, for at most reconnect_timeout seconds from the first loss
+ * (plus the connect or I/O timeout of the attempt under way); a deadlock
+ * is retried at once.  Once a call has waited that long in vain, the next
+ * ones try once and do not wait again: the run is stopping, its results
+ * go to the journal.  attempt must be safe to run again after any
+ * failure; it leaves its error in m->code and m->msg.
+ */
+static int retrying(struct store_mysql *m,
+		    int (*attempt)(struct store_mysql *, void *), void *ctx,
+		    const char *what, char *err, size_t errlen)
+{
+	double deadline = -1, pause = 0.02, left;
+	unsigned conflicts = 0;
+
+	for (;;) {
+		if ((m->db || connect_db(m) == 0) && attempt(m, ctx) == 0) {
+			m->gave_up = 0;
+			return 0;
+		}
+		if (is_conflict(m->code) && ++conflicts <= CONFLICT_RETRIES)
+			continue;
+		if (!is_lost(m->code))
+			break;
+		disconnect(m);
+		if (deadline < 0)
+			deadline = now_s() + (m->gave_up ? 0 : m->reconnect_timeout);
+		left = deadline - now_s();
+		if (left <= 0) {
+			m->gave_up = 1;
+			snprintf(err, errlen,
+				 "lost the connection to MySQL at %s while "
+				 "trying to %s, and it did not come back within "
+				 "%g s ([mysql] reconnect_timeout): %s",
+				 m->where, what, m->reconnect_timeout, m->msg);
+			return -1;
+		}
+		nap(pause < left ? pause : left);
+		pause = pause * 2 < 1 ? pause * 2 : 1;
+	}
+	snprintf(err, errlen, "MySQL at %s, table '%s': cannot %s: %s",
+		 m->where, m->table, what, m->msg);
+	return -1;
+}
+
+/* ------------------------------------------------------------ statements */
+
+static void sql_reset(struct store_mysql *m)
+{
+	buf_reset(&m->sql);
+	m->oom = 0;
+}
+
+static void add(struct store_mysql *m, const char *text)
+{
+	if (buf_append(&m->sql, text, strlen(text)) < 0)
+		m->oom = 1;
+}
+
+static void addf(struct store_mysql *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void addf(struct store_mysql *m, const char *fmt, ...)
+{
+	char piece[256];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(piece, sizeof(piece), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(piece))
+		m->oom = 1;
+	else
+		add(m, piece);
+}
+
+static int query(struct store_mysql *m, const char *sql)
+{
+	if (mysql_real_query(m->db, sql, strlen(sql)) != 0)
+		return note(m);
+	return 0;
+}
+
+/* Run the statement built in m->sql. */
+static int run_sql(struct store_mysql *m)
+{
+	if (m->oom)
+		return note_own(m, "out of memory");
+	if (mysql_real_query(m->db, buf_str(&m->sql), m->sql.len) != 0)
+		return note(m);
+	return 0;
+}
+
+/* Run the statement built in m->sql and fetch its rows; NULL on error. */
+static MYSQL_RES *select_sql(struct store_mysql *m)
+{
+	MYSQL_RES *res;
+
+	if (run_sql(m) < 0)
+		return NULL;
+	res = mysql_store_result(m->db);
+	if (res == NULL) {
+		if (mysql_errno(m->db))
+			note(m);
+		else
+			note_own(m, "the server sent no rows");
+	}
+	return res;
+}
+
+static int parse_id(const char *text, uint32_t *id)
+{
+	unsigned long long v;
+	char *end;
+
+	if (text == NULL)
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (end == text || *end || errno || v > UINT32_MAX)
+		return -1;
+	*id = (uint32_t)v;
+	return 0;
+}
+
+/* ------------------------------------------------------------ claim */
+
+/* One id of a batch being claimed, kept sorted by id. */
+struct slot {
+	uint32_t id;
+	size_t index; /* in the caller's arrays */
+	int dup;      /* the same id again in this batch */
+	enum claim state;
+};
+
+struct claim_batch {
+	struct slot *slots; /* owned, sorted by id */
+	size_t n;
+	size_t returned; /* ids the insert returned: ours */
+};
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static struct slot *find_slot(struct claim_batch *cb, uint32_t id)
+{
+	size_t lo = 0, hi = cb->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cb->slots[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* the first of equal ids: duplicates follow it */
+	return lo < cb->n && cb->slots[lo].id == id ? &cb->slots[lo] : NULL;
+}
+
+/*
+ * Read the ids of the statement's rows.  Claiming, each one is ours;
+ * classifying, the second column ("ts IS NULL") tells a claim held by
+ * another run from a finished record.  With --reclaim such a claim is
+ * taken over as it stands: with no owner column nothing could tell two
+ * reclaiming runs apart, which is why SPEC section 6 allows --reclaim only
+ * when no other run is active.
+ */
+static int read_ids(struct store_mysql *m, struct claim_batch *cb,
+		    int classify)
+{
+	MYSQL_RES *res = select_sql(m);
+	MYSQL_ROW row;
+	struct slot *sl;
+	uint32_t id;
+	int rc = 0;
+
+	if (res == NULL)
+		return -1;
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		if (parse_id(row[0], &id) < 0 || (sl = find_slot(cb, id)) == NULL) {
+			rc = note_own(m, "the server returned an id not asked for");
+			break;
+		}
+		if (classify) {
+			if (row[1] == NULL || strcmp(row[1], "1") != 0)
+				sl->state = CLAIM_DONE;
+			else
+				sl->state = m->reclaim ? CLAIM_OK : CLAIM_HELD;
+		} else if (sl->state != CLAIM_OK) {
+			sl->state = CLAIM_OK;
+			cb->returned++;
+		}
+	}
+	if (rc == 0 && mysql_errno(m->db))
+		rc = note(m);
+	mysql_free_result(res);
+	return rc;
+}
+
+/*
+ * START TRANSACTION; INSERT IGNORE ... RETURNING id (per chunk); COMMIT.
+ * The server's answer alone decides: the ids it returns were inserted by
+ * us, the others were there already.  Running this again after a failure
+ * is safe:
+ *  - lost before COMMIT was sent, or rolled back by a deadlock: the server
+ *    drops the uncommitted inserts, so the next attempt starts clean (it
+ *    may first wait for their locks, e.g. while a restarted server rolls
+ *    them back);
+ *  - lost during COMMIT: whether it committed is unknown.  If it did, the
+ *    next attempt finds our own rows and reports them CLAIM_HELD: those
+ *    letters are not sent (so never twice), stay claimed, and count as
+ *    held by another run; `--reclaim` sends them later.  The table has no
+ *    owner column that could tell our rows from another run's.
+ */
+static int claim_attempt(struct store_mysql *m, void *ctx)
+{
+	struct claim_batch *cb = ctx;
+	size_t i, done = 0, rows;
+
+	cb->returned = 0;
+	for (i = 0; i < cb->n; i++)
+		if (!cb->slots[i].dup)
+			cb->slots[i].state = CLAIM_HELD;
+	if (query(m, "START TRANSACTION") < 0)
+		return -1;
+	while (done < cb->n) {
+		sql_reset(m);
+		addf(m, "INSERT IGNORE INTO `%s` (id) VALUES ", m->table);
+		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT; done++) {
+			if (cb->slots[done].dup)
+				continue;
+			addf(m, "%s(%" PRIu32 ")", rows++ ? "," : "",
+			     cb->slots[done].id);
+		}
+		add(m, " RETURNING id");
+		if (rows && read_ids(m, cb, 0) < 0)
+			goto fail;
+	}
+	if (query(m, "COMMIT") < 0)
+		goto fail;
+	return 0;
+fail:
+	/* end the transaction, keeping the error that matters */
+	if (!is_lost(m->code) && m->db)
+		mysql_real_query(m->db, "ROLLBACK", 8);
+	return -1;
+}
+
+/* Among the ids not returned, tell finished records from held claims. */
+static int classify_attempt(struct store_mysql *m, void *ctx)
+{
+	struct claim_batch *cb = ctx;
+	size_t done = 0, rows;
+
+	while (done < cb->n) {
+		sql_reset(m);
+		addf(m, "SELECT id, ts IS NULL FROM `%s` WHERE id IN (", m->table);
+		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT; done++) {
+			const struct slot *sl = &cb->slots[done];
+
+			if (sl->dup || sl->state == CLAIM_OK)
+				continue;
+			addf(m, "%s%" PRIu32, rows++ ? "," : "", sl->id);
+		}
+		add(m, ")");
+		/*
+		 * A row that is gone was released by its run in between: the
+		 * letter is not done, so it stays CLAIM_HELD (run again).
+		 */
+		if (rows && read_ids(m, cb, 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int mysql_claim(struct store *s, const uint32_t *ids, size_t n,
+		       enum claim *out, char *err, size_t errlen)
+{
+	struct store_mysql *m = downcast(s);
+	struct claim_batch cb = { NULL, n, 0 };
+	size_t i, uniq = 0;
+	int rc = -1;
+
+	cb.slots = calloc(n, sizeof(*cb.slots));
+	if (cb.slots == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		cb.slots[i].id = ids[i];
+		cb.slots[i].index = i;
+	}
+	/* ascending ids: concurrent runs take row locks in the same order */
+	qsort(cb.slots, n, sizeof(*cb.slots), slot_cmp);
+	for (i = 0; i < n; i++) {
+		/* the first copy is claimed; the others are skipped as done */
+		cb.slots[i].dup = i > 0 && cb.slots[i].id == cb.slots[i - 1].id;
+		cb.slots[i].state = CLAIM_DONE;
+		uniq += !cb.slots[i].dup;
+	}
+	if (retrying(m, claim_attempt, &cb, "claim ids", err, errlen) < 0)
+		goto done;
+	if (cb.returned < uniq &&
+	    retrying(m, classify_attempt, &cb, "look up ids already there",
+		     err, errlen) < 0)
+		goto done;
+	for (i = 0; i < n; i++)
+		out[cb.slots[i].index] = cb.slots[i].state;
+	rc = 0;
+done:
+	free(cb.slots);
+	return rc;
+}
+
+/* ------------------------------------------------------------ finish */
+
+struct finish_batch {
+	const struct store_result *r;
+	size_t n;
+};
+
+/*
+ * One upsert per chunk, each committed on its own: running it again
+ * writes the same values, so a lost connection is simply retried.  A
+ * record that went missing meanwhile is written anyway: an answer of the
+ * API is never dropped.
+ */
+static int finish_attempt(struct store_mysql *m, void *ctx)
+{
+	const struct finish_batch *fb = ctx;
+	size_t done = 0, rows;
+	char ts[20];
+
+	while (done < fb->n) {
+		sql_reset(m);
+		addf(m, "INSERT INTO `%s` (id, ts, delivery_status) VALUES ",
+		     m->table);
+		for (rows = 0; done < fb->n && rows < ROWS_PER_STATEMENT;
+		     done++, rows++) {
+			const struct store_result *r = &fb->r[done];
+			const char *status = r->status < 0 ? "NULL"
+					     : r->status ? "1"
+							 : "0";
+
+			store_format_ts(r->ts, ts);
+			addf(m, "%s(%" PRIu32 ",'%s',%s)", rows ? "," : "",
+			     r->id, ts, status);
+		}
+		add(m, " ON DUPLICATE KEY UPDATE ts = VALUES(ts),"
+		       " delivery_status = VALUES(delivery_status)");
+		if (run_sql(m) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int mysql_finish(struct store *s, const struct store_result *r,
+			size_t n, char *err, size_t errlen)
+{
+	struct finish_batch fb = { r, n };
+
+	return retrying(downcast(s), finish_attempt, &fb, "record results",
+			err, errlen);
+}
+
+/* ------------------------------------------------------------ release */
+
+struct release_batch {
+	const uint32_t *ids;
+	size_t n;
+};
+
+/* Only claims go: a record that got its ts is never deleted. */
+static int release_attempt(struct store_mysql *m, void *ctx)
+{
+	const struct release_batch *rb = ctx;
+	size_t done = 0, rows;
+
+	while (done < rb->n) {
+		sql_reset(m);
+		addf(m, "DELETE FROM `%s` WHERE ts IS NULL AND id IN (",
+		     m->table);
+		for (rows = 0; done < rb->n && rows < ROWS_PER_STATEMENT;
+		     done++, rows++)
+			addf(m, "%s%" PRIu32, rows ? "," : "", rb->ids[done]);
+		add(m, ")");
+		if (run_sql(m) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int mysql_release(struct store *s, const uint32_t *ids, size_t n,
+			 char *err, size_t errlen)
+{
+	struct release_batch rb = { ids, n };
+
+	return retrying(downcast(s), release_attempt, &rb, "release claims",
+			err, errlen);
+}
+
+/* ------------------------------------------------------------ totals */
+
+static int totals_attempt(struct store_mysql *m, void *ctx)
+{
+	struct store_totals *t = ctx;
+	long long *fields[] = { &t->records, &t->delivered, &t->not_delivered,
+				&t->failed, &t->claimed };
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	size_t i;
+
+	sql_reset(m);
+	add(m, "SELECT COUNT(*), COALESCE(SUM(delivery_status = 1), 0),"
+	       " COALESCE(SUM(delivery_status = 0), 0),"
+	       " COALESCE(SUM(ts IS NOT NULL AND delivery_status IS NULL), 0),"
+	       " COALESCE(SUM(ts IS NULL), 0)");
+	addf(m, " FROM `%s`", m->table);
+	if ((res = select_sql(m)) == NULL)
+		return -1;
+	row = mysql_fetch_row(res);
+	for (i = 0; row && i < 5; i++)
+		*fields[i] = row[i] ? strtoll(row[i], NULL, 10) : 0;
+	mysql_free_result(res);
+	/* no claimed_at column in SPEC's table */
+	t->oldest_claim_age = -1;
+	return row ? 0 : note_own(m, "the server sent no totals");
+}
+
+static int mysql_totals(struct store *s, struct store_totals *t, char *err,
+			size_t errlen)
+{
+	return retrying(downcast(s), totals_attempt, t, "count records", err,
+			errlen);
+}
+
+/* ------------------------------------------------------------ the table */
+
+/* SPEC section 5, word for word but the name. */
+static void add_create_table(struct store_mysql *m)
+{
+	addf(m, "CREATE TABLE IF NOT EXISTS `%s` (\n", m->table);
+	add(m, "  `id`              INT(11) UNSIGNED    NOT NULL,\n"
+	       "  `ts`              TIMESTAMP           NULL DEFAULT NULL,\n"
+	       "  `delivery_status` TINYINT(1) UNSIGNED NULL DEFAULT NULL,\n"
+	       "  PRIMARY KEY (`id`)\n"
+	       ") ENGINE=InnoDB");
+}
+
+/* What a column of SPEC's table must look like. */
+struct column_spec {
+	const char *name;
+	const char *types[3]; /* accepted COLUMN_TYPEs (MySQL 8 drops (11)) */
+	int nullable;	      /* and then DEFAULT NULL, nothing in EXTRA */
+	int primary;
+	const char *want; /* for messages */
+};
+
+static const struct column_spec columns[] = {
+	{ "id", { "int(11) unsigned", "int unsigned", NULL }, 0, 1,
+	  "INT(11) UNSIGNED NOT NULL, the primary key" },
+	{ "ts", { "timestamp", NULL, NULL }, 1, 0,
+	  "TIMESTAMP NULL DEFAULT NULL" },
+	{ "delivery_status", { "tinyint(1) unsigned", NULL, NULL }, 1, 0,
+	  "TINYINT(1) UNSIGNED NULL DEFAULT NULL" },
+};
+
+#define NCOLUMNS (sizeof(columns) / sizeof(columns[0]))
+
+/* The columns of information_schema.COLUMNS that check_column() reads. */
+enum { C_NAME, C_TYPE, C_NULLABLE, C_KEY, C_DEFAULT, C_EXTRA, C_NULL_DEFAULT,
+       C_INSERTABLE, C_COUNT };
+
+/* The column as DDL, e.g. "datetime NOT NULL DEFAULT current_timestamp()". */
+static void describe(MYSQL_ROW row, char *out, size_t len)
+{
+	snprintf(out, len, "%s %s%s%s%s%s%s", row[C_TYPE],
+		 strcmp(row[C_NULLABLE], "YES") ? "NOT NULL" : "NULL",
+		 strcmp(row[C_NULL_DEFAULT], "1") ? " DEFAULT " : "",
+		 strcmp(row[C_NULL_DEFAULT], "1") ? row[C_DEFAULT] : "",
+		 row[C_EXTRA][0] ? " " : "", row[C_EXTRA],
+		 strcmp(row[C_KEY], "PRI") ? "" : ", in the primary key");
+}
+
+/*
+ * Which SPEC column row is (its index), NCOLUMNS for another column that
+ * does no harm, or -1 and why.
+ */
+static int check_column(MYSQL_ROW row, char *why, size_t whylen)
+{
+	int primary = strcmp(row[C_KEY], "PRI") == 0;
+	char is[200];
+	size_t i, t;
+
+	describe(row, is, sizeof(is));
+	for (i = 0; i < NCOLUMNS; i++) {
+		const struct column_spec *c = &columns[i];
+		int ok = 0;
+
+		if (strcmp(row[C_NAME], c->name) != 0)
+			continue;
+		for (t = 0; t < 3 && c->types[t]; t++)
+			ok |= strcmp(row[C_TYPE], c->types[t]) == 0;
+		ok = ok && primary == c->primary &&
+		     strcmp(row[C_NULLABLE], c->nullable ? "YES" : "NO") == 0;
+		if (c->nullable)
+			ok = ok && strcmp(row[C_NULL_DEFAULT], "1") == 0 &&
+			     row[C_EXTRA][0] == '\0';
+		if (!ok) {
+			snprintf(why, whylen, "is %s%s, want %s", is,
+				 c->primary && !primary ? ", not the primary key"
+							: "",
+				 c->want);
+			return -1;
+		}
+		return (int)i;
+	}
+	if (primary) {
+		snprintf(why, whylen, "is in the primary key, which must be `id` "
+				      "alone");
+		return -1;
+	}
+	if (strcmp(row[C_INSERTABLE], "1") != 0) {
+		snprintf(why, whylen, "(%s) is not in SPEC's table and needs a "
+				      "value on insert", is);
+		return -1;
+	}
+	return (int)NCOLUMNS;
+}
+
+static int check_columns(struct store_mysql *m, char *err, size_t errlen)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	char why[300];
+	int seen[NCOLUMNS] = { 0 }, k, rc = -1;
+	size_t i;
+
+	sql_reset(m);
+	add(m, "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY,"
+	       " COLUMN_DEFAULT, EXTRA,"
+	       " COLUMN_DEFAULT IS NULL OR COLUMN_DEFAULT = 'NULL',"
+	       " IS_NULLABLE = 'YES' OR COLUMN_DEFAULT IS NOT NULL OR EXTRA <> ''"
+	       " FROM information_schema.COLUMNS"
+	       " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
+	addf(m, "'%s' ORDER BY ORDINAL_POSITION", m->table);
+	if ((res = select_sql(m)) == NULL) {
+		snprintf(err, errlen, "MySQL at %s: cannot read the columns of "
+				      "table '%s': %s", m->where, m->table, m->msg);
+		return -1;
+	}
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		for (i = 0; i < C_COUNT; i++)
+			if (row[i] == NULL)
+				row[i] = (char *)"";
+		if ((k = check_column(row, why, sizeof(why))) < 0) {
+			snprintf(err, errlen, "table '%s' in database '%s' does "
+				 "not match SPEC: column '%s' %s; fix or drop the "
+				 "table, or set [mysql] table",
+				 m->table, m->database, row[C_NAME], why);
+			goto done;
+		}
+		if (k < (int)NCOLUMNS)
+			seen[k] = 1;
+	}
+	for (i = 0; i < NCOLUMNS; i++)
+		if (!seen[i]) {
+			snprintf(err, errlen, "table '%s' in database '%s' does "
+				 "not match SPEC: column '%s' is missing, want "
+				 "%s; fix or drop the table, or set [mysql] table",
+				 m->table, m->database, columns[i].name,
+				 columns[i].want);
+			goto done;
+		}
+	rc = 0;
+done:
+	mysql_free_result(res);
+	return rc;
+}
+
+/* The table's engine in *engine ("" when there is no such table). */
+static int table_engine(struct store_mysql *m, char *engine, size_t len,
+			char *err, size_t errlen)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	sql_reset(m);
+	add(m, "SELECT ENGINE FROM information_schema.TABLES"
+	       " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
+	addf(m, "'%s'", m->table);
+	if ((res = select_sql(m)) == NULL) {
+		snprintf(err, errlen, "MySQL at %s: cannot look for table '%s': %s",
+			 m->where, m->table, m->msg);
+		return -1;
+	}
+	row = mysql_fetch_row(res);
+	snprintf(engine, len, "%s", row == NULL ? "" : row[0] ? row[0] : "VIEW");
+	mysql_free_result(res);
+	return 0;
+}
+
+/*
+ * Create the table if missing, else check it: the claims rely on `id`
+ * being the primary key, and a `ts` with a default would make every claim
+ * look done.  Extra columns are tolerated when inserts need no value.
+ */
+static int ensure_table(struct store_mysql *m, char *err, size_t errlen)
+{
+	char engine[64];
+
+	if (table_engine(m, engine, sizeof(engine), err, errlen) < 0)
+		return -1;
+	if (engine[0] == '\0') {
+		sql_reset(m);
+		add_create_table(m);
+		if (run_sql(m) < 0) {
+			snprintf(err, errlen, "MySQL at %s: cannot create table "
+					      "'%s' in database '%s': %s",
+				 m->where, m->table, m->database, m->msg);
+			return -1;
+		}
+	} else if (strcasecmp(engine, "InnoDB") != 0) {
+		snprintf(err, errlen, "table '%s' in database '%s' does not match "
+				      "SPEC: its engine is %s, want InnoDB (claims "
+				      "need transactions); fix or drop the table, "
+				      "or set [mysql] table",
+			 m->table, m->database, engine);
+		return -1;
+	}
+	return check_columns(m, err, errlen);
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static int is_identifier(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
+
+	return n > 0 && n < 65 && s[n] == '\0';
+}
+
+/* Why the first connection failed, and which key to look at. */
+static void connect_error(struct store_mysql *m, const struct cfg *cfg,
+			  char *err, size_t errlen)
+{
+	const char *pw_origin = cfg_find(cfg, "mysql", "password")->origin;
+	struct stat st;
+	char hint[300];
+
+	switch (m->code) {
+	case ER_ACCESS_DENIED_ERROR:
+		if (m->password[0] && pw_origin[0] == '$')
+			snprintf(hint, sizeof(hint), "check [mysql] user and "
+				 "the password in %s", pw_origin);
+		else if (m->password[0])
+			snprintf(hint, sizeof(hint), "check [mysql] user and "
+				 "password (%s), or set SENDER_MYSQL_PASSWORD",
+				 pw_origin);
+		else
+			snprintf(hint, sizeof(hint),
+				 "no password was given: set [mysql] password "
+				 "or SENDER_MYSQL_PASSWORD");
+		break;
+	case ER_BAD_DB_ERROR:
+		snprintf(hint, sizeof(hint), "the server has no database '%s': "
+			 "check [mysql] database, or create it", m->database);
+		break;
+	case ER_DBACCESS_DENIED_ERROR:
+		snprintf(hint, sizeof(hint), "database '%s' does not exist or "
+			 "user '%s' may not use it: check [mysql] database",
+			 m->database, m->user);
+		break;
+	case CR_CONNECTION_ERROR:
+	case CR_SOCKET_CREATE_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_UNKNOWN_HOST:
+		if (m->host[0]) {
+			snprintf(hint, sizeof(hint), "is the server running? "
+				 "check [mysql] host and port");
+			break;
+		}
+		/* the library's text cuts long paths: say it plainly */
+		if (stat(m->socket, &st) < 0)
+			snprintf(m->msg, sizeof(m->msg), "%s", strerror(errno));
+		snprintf(hint, sizeof(hint), "is the server running? check "
+			 "[mysql] socket, or set [mysql] host for TCP");
+		break;
+	default:
+		snprintf(hint, sizeof(hint), "check the [mysql] section");
+	}
+	snprintf(err, errlen, "cannot connect to MySQL at %s as '%s' (database "
+		 "'%s'): %s; %s", m->where, m->user, m->database, m->msg, hint);
+}
+
+static void mysql_close_store(struct store *s)
+{
+	struct store_mysql *m = downcast(s);
+
+	if (m == NULL)
+		return;
+	disconnect(m);
+	buf_release(&m->sql);
+	if (m->password) {
+		explicit_bzero(m->password, strlen(m->password));
+		free(m->password);
+	}
+	free(m->socket);
+	free(m->host);
+	free(m->user);
+	free(m->database);
+	free(m);
+}
+
+static int copy_config(struct store_mysql *m, const struct cfg *cfg,
+		       char *err, size_t errlen)
+{
+	const char *table = cfg_str(cfg, "mysql", "table");
+
+	if (!is_identifier(table)) {
+		snprintf(err, errlen, "%s: key 'table' in section [mysql]: '%s' "
+			 "is not a plain table name (1 to 64 letters, digits, "
+			 "'_' or '$')", cfg_find(cfg, "mysql", "table")->origin,
+			 table);
+		return -1;
+	}
+	snprintf(m->table, sizeof(m->table), "%s", table);
+	m->socket = strdup(cfg_str(cfg, "mysql", "socket"));
+	m->host = strdup(cfg_str(cfg, "mysql", "host"));
+	m->user = strdup(cfg_str(cfg, "mysql", "user"));
+	m->password = strdup(cfg_str(cfg, "mysql", "password"));
+	m->database = strdup(cfg_str(cfg, "mysql", "database"));
+	if (!m->socket || !m->host || !m->user || !m->password || !m->database) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	m->port = (unsigned)cfg_uint(cfg, "mysql", "port");
+	m->reconnect_timeout = cfg_seconds(cfg, "mysql", "reconnect_timeout");
+	if (m->host[0])
+		snprintf(m->where, sizeof(m->where), "'%s:%u'", m->host, m->port);
+	else
+		snprintf(m->where, sizeof(m->where), "socket '%s'", m->socket);
+	return 0;
+}
+
+/* No retry here: a server that is not there at the start is an error. */
+static struct store *mysql_open(const struct cfg *cfg,
+				const struct store_owner *owner, char *err,
+				size_t errlen)
+{
+	struct store_mysql *m = calloc(1, sizeof(*m));
+
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* owner->name is not kept: SPEC's table has no column for it */
+	m->reclaim = owner->reclaim;
+	buf_init(&m->sql, 0);
+	if (copy_config(m, cfg, err, errlen) < 0)
+		goto fail;
+	if (connect_db(m) < 0) {
+		connect_error(m, cfg, err, errlen);
+		goto fail;
+	}
+	if (ensure_table(m, err, errlen) < 0)
+		goto fail;
+	return &m->base;
+fail:
+	mysql_close_store(&m->base);
+	return NULL;
+}
+
+const struct store_ops store_mysql_ops = {
+	.name = "mysql",
+	.keys = mysql_keys,
+	.open = mysql_open,
+	.claim = mysql_claim,
+	.finish = mysql_finish,
+	.release = mysql_release,
+	.totals = mysql_totals,
+	.close = mysql_close_store,
+};

@@ -1,0 +1,560 @@
+"""SPEC 5, 6, 7 on the mysql backend: the exact table, connection errors,
+UTC timestamps, parallel runs on one server, a server killed mid-run.
+
+These tests run (once, not once per backend) when ``mysql`` is in
+$SENDER_TEST_BACKENDS, on the MariaDB that backend_mysql.py starts.
+"""
+
+import datetime
+import os
+import re
+import time
+
+import pytest
+
+from backend_mysql import MysqlStore
+from conftest import (assert_json_summary, assert_no_claims,
+                      assert_ts_between, result_of, utc_now, write_letters)
+
+pytestmark = pytest.mark.skipif(
+    "mysql" not in [n.strip() for n in
+                    os.environ.get("SENDER_TEST_BACKENDS", "sqlite").split(",")],
+    reason="mysql is not in $SENDER_TEST_BACKENDS")
+
+SPEC_DDL = """CREATE TABLE `%s` (
+  `id`              INT(11) UNSIGNED    NOT NULL,
+  `ts`              TIMESTAMP           NULL DEFAULT NULL,
+  `delivery_status` TINYINT(1) UNSIGNED NULL DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB"""
+
+
+@pytest.fixture
+def store(tmp_path):
+    """This module's store is always MySQL (conftest's runs per backend)."""
+    s = MysqlStore(tmp_path)
+    s.setup()
+    yield s
+    s.teardown()
+
+
+@pytest.fixture
+def my(store):
+    return store
+
+
+def show_create(my, table):
+    (name, ddl), = my.query("SHOW CREATE TABLE `%s`" % table)
+    return ddl.replace("`%s`" % table, "`T`")
+
+
+def assert_refused(r, m, words):
+    """Exit 4, nothing POSTed, and a message naming every word."""
+    assert r.code == 4, r
+    assert m.requests() == [], "sent without a usable store"
+    for w in words:
+        assert w in r.err, "message does not name %r:\n%s" % (w, r)
+
+
+# ---------------------------------------------------------------- the table
+
+def test_table_created_with_exact_ddl(my, sender, mock, tmp_path):
+    """The table the sender creates is the one SPEC's DDL makes, as the
+    server itself reports it (SHOW CREATE TABLE)."""
+    m = mock()
+    r = sender.run([write_letters(tmp_path / "a.xml", [1, 2])],
+                   api_url=m.url)
+    assert r.code == 0, r
+    reference = "ref_" + my.tag
+    my.query(SPEC_DDL % reference)
+    try:
+        want = show_create(my, reference)
+    finally:
+        my.query("DROP TABLE `%s`" % reference)
+    got = show_create(my, my.table)
+    assert got == want
+    cols = [line.strip() for line in got.splitlines()[1:-1]]
+    assert cols == ["`id` int(11) unsigned NOT NULL,",
+                    "`ts` timestamp NULL DEFAULT NULL,",
+                    "`delivery_status` tinyint(1) unsigned DEFAULT NULL,",
+                    "PRIMARY KEY (`id`)"], got
+    assert "ENGINE=InnoDB" in got
+    assert set(my.rows()) == {1, 2}
+
+
+def test_existing_spec_table_is_used(my, sender, mock, tmp_path):
+    """A table made by hand with SPEC's DDL: a done record and a claim
+    (another run's) are both skipped, the claim with exit 1."""
+    my.query(SPEC_DDL % my.table)
+    my.query("INSERT INTO `%s` VALUES (3, '2020-01-02 03:04:05', 1), "
+             "(4, NULL, NULL), (5, '2020-01-02 03:04:05', NULL)" % my.table)
+    m = mock()
+    r = sender.run([write_letters(tmp_path / "a.xml", range(1, 8)), "--json"],
+                   api_url=m.url)
+    assert r.code == 1, r
+    assert m.posts_per_id() == {1: 1, 2: 1, 6: 1, 7: 1}, r
+    assert_json_summary(r, letters=7, delivered=4, skipped=3)
+    rows = my.rows()
+    assert rows[3] == ("2020-01-02 03:04:05", 1)
+    assert rows[4] == (None, None)
+    assert rows[5] == ("2020-01-02 03:04:05", None)
+
+
+MISMATCHES = {
+    "ts-datetime": ("ts", SPEC_DDL.replace(
+        "`ts`              TIMESTAMP", "`ts` DATETIME")),
+    "ts-default-now": ("ts", SPEC_DDL.replace(
+        "TIMESTAMP           NULL DEFAULT NULL",
+        "TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP")),
+    "ts-missing": ("ts", SPEC_DDL.replace(
+        "  `ts`              TIMESTAMP           NULL DEFAULT NULL,\n", "")),
+    "id-signed": ("id", SPEC_DDL.replace("INT(11) UNSIGNED", "INT(11)")),
+    "id-bigint": ("id", SPEC_DDL.replace("INT(11) UNSIGNED",
+                                         "BIGINT UNSIGNED")),
+    "id-not-key": ("id", SPEC_DDL.replace(
+        ",\n  PRIMARY KEY (`id`)", ", KEY (`id`)")),
+    "status-signed": ("delivery_status", SPEC_DDL.replace(
+        "TINYINT(1) UNSIGNED", "TINYINT(1)")),
+    "status-renamed": ("delivery_status", SPEC_DDL.replace(
+        "`delivery_status`", "`status`")),
+    "composite-key": ("extra", SPEC_DDL.replace(
+        "PRIMARY KEY (`id`)", "`extra` INT NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (`id`, `extra`)")),
+    "needs-a-value": ("extra", SPEC_DDL.replace(
+        "PRIMARY KEY", "`extra` INT NOT NULL, PRIMARY KEY")),
+    "myisam": ("MyISAM", SPEC_DDL.replace("InnoDB", "MyISAM")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISMATCHES))
+def test_mismatched_table_is_refused(my, sender, mock, tmp_path, case):
+    """A table that is not SPEC's is left alone: exit 4 before anything is
+    sent, with a message naming the table and the column."""
+    word, ddl = MISMATCHES[case]
+    my.query(ddl % my.table)
+    before = show_create(my, my.table)
+    m = mock()
+    r = sender.run([write_letters(tmp_path / "a.xml", [1, 2, 3])],
+                   api_url=m.url)
+    assert_refused(r, m, ["'%s'" % my.table, word])
+    assert show_create(my, my.table) == before
+    assert my.query("SELECT COUNT(*) FROM `%s`" % my.table)[0][0] == 0
+
+
+def test_extra_nullable_column_is_tolerated(my, sender, mock, tmp_path):
+    """A column added by hand that inserts can leave out does no harm."""
+    my.query(SPEC_DDL.replace("PRIMARY KEY", "`note` TEXT NULL, PRIMARY KEY")
+             % my.table)
+    m = mock()
+    r = sender.run([write_letters(tmp_path / "a.xml", [1, 2])],
+                   api_url=m.url)
+    assert r.code == 0, r
+    assert {i: st for i, (ts, st) in my.rows().items()} == {1: 1, 2: 1}
+
+
+@pytest.mark.parametrize("name", ["res ults", "results`; DROP TABLE x; --",
+                                  "a" * 65, ""])
+def test_bad_table_name_is_refused(my, sender, mock, tmp_path, name):
+    m = mock()
+    text = sender.config(m.url).replace("table = %s" % my.table,
+                                        "table = %s" % name)
+    r = sender.run([write_letters(tmp_path / "a.xml", [1])], config=text)
+    assert r.code in (2, 4), r
+    assert "table" in r.err, r
+    assert m.requests() == []
+
+
+# ---------------------------------------------------------------- connecting
+
+def connect_case(my, case):
+    """(config override, env, words the message must hold)."""
+    if case == "wrong-password":
+        return {"password": "not-the-password"}, {}, ["password",
+                                                      "Access denied"]
+    if case == "wrong-password-env":
+        return ({"password": None}, {"SENDER_MYSQL_PASSWORD": "nope-nope"},
+                ["SENDER_MYSQL_PASSWORD", "Access denied"])
+    if case == "no-password":
+        return {"password": None}, {}, ["password", "Access denied"]
+    if case == "missing-socket":
+        sock = str(my.tmp_path / "nowhere" / "mysqld.sock")
+        return {"socket": sock}, {}, ["socket", sock]
+    if case == "missing-database":
+        # u1 may use this database, but it does not exist: "Unknown database"
+        db = "sender_missing_" + my.tag
+        my.server.sql("GRANT ALL PRIVILEGES ON `%s`.* TO 'u1'@'localhost'"
+                      % db)
+        return {"database": db}, {}, ["database", "'%s'" % db]
+    if case == "forbidden-database":
+        # neither there nor granted: the server says "Access denied"
+        db = "elsewhere_" + my.tag
+        return {"database": db}, {}, ["database", "'%s'" % db]
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["wrong-password", "wrong-password-env",
+                                  "no-password", "missing-socket",
+                                  "missing-database", "forbidden-database"])
+@pytest.mark.parametrize("verbose", [[], ["-v", "-v"]])
+def test_connect_errors(my, sender, mock, tmp_path, case, verbose):
+    """Exit 4 before anything is sent, a message that says what is wrong
+    and which key to check, and never the password."""
+    override, env, words = connect_case(my, case)
+    m = mock()
+    text = sender.config(m.url).replace(my.config_section(),
+                                        my.config_section(**override))
+    r = sender.run([write_letters(tmp_path / "a.xml", [1, 2])] + verbose,
+                   config=text, env=env)
+    assert_refused(r, m, words)
+    assert "[mysql]" in r.err, r
+    for secret in [my.server.password, "not-the-password", "nope-nope"]:
+        assert secret not in r.out + r.err, "password printed:\n%s" % r
+    assert my.untouched()
+
+
+def test_password_from_environment(my, sender, mock, tmp_path):
+    m = mock()
+    text = sender.config(m.url).replace(my.config_section(),
+                                        my.config_section(password=None))
+    assert "password" not in text
+    r = sender.run([write_letters(tmp_path / "a.xml", [1]), "-v", "-v"],
+                   config=text,
+                   env={"SENDER_MYSQL_PASSWORD": my.server.password})
+    assert r.code == 0, r
+    assert my.server.password not in r.out + r.err
+    assert set(my.rows()) == {1}
+
+
+# ---------------------------------------------------------------- UTC
+
+def test_ts_is_stored_in_utc(my, sender, mock, tmp_path):
+    """The server's zone is +03:00 and the sender's TZ is far from UTC too:
+    the TIMESTAMP still holds the instant the API answered."""
+    assert my.server.sql("SELECT @@global.time_zone") == [["+03:00"]]
+    m = mock()
+    t0, e0 = utc_now(), time.time()
+    r = sender.run([write_letters(tmp_path / "a.xml", range(1, 21))],
+                   api_url=m.url)
+    t1, e1 = utc_now(), time.time()
+    assert r.code == 0, r
+    rows = my.rows()  # read in a UTC session
+    assert len(rows) == 20
+    for ts, st in rows.values():
+        assert_ts_between(ts, t0, t1)
+    # the instant itself, whatever the reading session's zone
+    for (epoch,) in my.query("SELECT UNIX_TIMESTAMP(ts) FROM `%s`"
+                             % my.table):
+        assert int(e0) <= epoch <= int(e1) + 1, (epoch, e0, e1)
+    # and read in the server's zone it is three hours ahead
+    (local,), = my.server.sql("SELECT MIN(ts) FROM `%s`" % my.table)
+    utc = datetime.datetime.strptime(min(ts for ts, _ in rows.values()),
+                                     "%Y-%m-%d %H:%M:%S")
+    assert datetime.datetime.strptime(local, "%Y-%m-%d %H:%M:%S") - utc == \
+        datetime.timedelta(hours=3)
+
+
+# ---------------------------------------------------------------- parallel
+
+def finish(p, out, err, timeout=300):
+    try:
+        p.wait(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return result_of(p, out, err)
+
+
+@pytest.mark.parametrize("runs", [4, 8])
+def test_parallel_runs_on_one_server(my, sender, mock, tmp_path, runs):
+    """N runs at once on overlapping files (each id is in two or three of
+    them), small claim batches so that they interleave: every id is POSTed
+    exactly once and has exactly one row."""
+    m = mock("--latency-ms", 1)
+    width, step = 1500, 600
+    files = [write_letters(tmp_path / ("p%d.xml" % k),
+                           range(k * step, k * step + width))
+             for k in range(runs)]
+    all_ids = set(range(0, (runs - 1) * step + width))
+    procs = [sender.popen([f, "--json", "-j", 8], api_url=m.url)
+             for f in files]
+    results = [finish(*p) for p in procs]
+    for r in results:
+        assert r.code in (0, 1), r
+    posts = m.posts_per_id()
+    twice = {i: n for i, n in posts.items() if n != 1}
+    assert not twice, "POSTed more than once: %s" % list(twice.items())[:20]
+    assert set(posts) == all_ids
+    (count, distinct), = my.query("SELECT COUNT(*), COUNT(DISTINCT id) "
+                                  "FROM `%s`" % my.table)
+    assert count == distinct == len(all_ids)
+    rows = my.rows()
+    assert set(rows) == all_ids
+    assert all(ts is not None and st == 1 for ts, st in rows.values())
+    assert_no_claims(my)
+    sums = [assert_json_summary(r, letters=width) for r in results]
+    assert sum(s["delivered"] for s in sums) == len(all_ids)
+
+
+# ---------------------------------------------------------------- crashes
+
+def wait_for(pred, timeout, step=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+@pytest.fixture
+def revive(my):
+    """Whatever the test does to the server, it is up again afterwards."""
+    yield my.server
+    my.server.start()
+
+
+def answered(m):
+    """Ids the mock answered 200 (SPEC 3: a trusted answer)."""
+    return {q.id for q in m.requests() if q.status == 200}
+
+
+@pytest.mark.parametrize("down", [0.3, 2.5])
+def test_server_killed_and_back_in_time(my, sender, mock, tmp_path, revive,
+                                        down):
+    """The server is SIGKILLed mid-run and restarted within
+    reconnect_timeout: the run reconnects, every answer of the API ends up
+    in the table, and no id is POSTed twice."""
+    n = 3000
+    m = mock("--latency-ms", 20)
+    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
+    p, out, err = sender.popen([path, "-j", 16, "--json"], api_url=m.url,
+                               extra="[mysql]\nreconnect_timeout = 30\n")
+    try:
+        assert wait_for(lambda: m.stats()["requests"] >= 400, 60)
+        revive.kill()
+        time.sleep(down)
+        revive.start()
+    finally:
+        r = finish(p, out, err)
+    assert r.code in (0, 1), r
+    posts = m.posts_per_id()
+    assert max(posts.values()) == 1, "POSTed twice after the crash"
+    rows = my.rows()
+    got = answered(m)
+    missing = {i for i in got if rows.get(i, (None,))[0] is None}
+    assert not missing, "answers lost: %s\n%s" % (sorted(missing)[:20], r)
+    assert all(rows[i][1] == 1 for i in got)
+    s = assert_json_summary(r, delivered=len(got), requests=len(posts))
+    # A claim whose COMMIT was cut off may have been ours: it is skipped
+    # (held), never sent, and nothing else may be left claimed.
+    held = my.claimed_ids()
+    assert not (held & set(posts)), r
+    assert s["skipped"] == len(held), r
+    assert r.code == (1 if held else 0), r
+    assert set(rows) == got | held
+
+
+def test_server_not_back_in_time_then_replay(my, sender, mock, tmp_path,
+                                             revive):
+    """The server stays away longer than reconnect_timeout: the run stops
+    sending, exits 4 and keeps the answers it could not record in the
+    journal; --replay writes them once the server is back, and replaying
+    again changes nothing."""
+    n = 3000
+    journal = tmp_path / "answers.journal"
+    m = mock("--latency-ms", 20)
+    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
+    text = sender.config(m.url).replace(
+        "backend = mysql\n", "backend = mysql\njournal = %s\n" % journal)
+    text += "\n[mysql]\nreconnect_timeout = 2\n"
+    p, out, err = sender.popen([path, "-j", 16], config=text)
+    try:
+        assert wait_for(lambda: m.stats()["requests"] >= 400, 60)
+        revive.kill()
+        t_kill = time.monotonic()
+        r = finish(p, out, err)
+        waited = time.monotonic() - t_kill
+    finally:
+        revive.start()
+    assert r.code == 4, r
+    # design: the wait is bounded once per run, not once per store call
+    # (claim, then the final results, then the releases)
+    assert waited < 2 * 2, "waited %.1f s for a dead server\n%s" % (waited, r)
+    assert "reconnect_timeout" in r.err, r
+    posts = m.posts_per_id()
+    assert max(posts.values()) == 1
+    got = answered(m)
+    assert len(got) < n, "the run went on without a database"
+    rows = my.rows()
+    unrecorded = {i for i in got if rows.get(i, (None,))[0] is None}
+    if unrecorded:
+        assert str(journal) in r.err and "--replay" in r.err, r
+    for _ in range(2):
+        rr = sender.run(["--replay", journal], config=text)
+        assert rr.code == 0, rr
+        rows = my.rows()
+        assert all(rows[i][0] is not None and rows[i][1] == 1
+                   for i in got), rr
+    # what was not answered is sent by a later run, each id once in all
+    r2 = sender.run([path, "--json"], config=text)
+    assert r2.code in (0, 1), r2
+    assert max(m.posts_per_id().values()) == 1, r2
+
+
+# ---------------------------------------------------------------- TCP
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_tcp_when_host_is_set(my, sender, mock, tmp_path, host):
+    """With host set the connection is TCP, even for "localhost" (which
+    the client library would otherwise take for the unix socket): the
+    socket configured here does not exist."""
+    m = mock()
+    section = my.config_section(
+        host=host, port=my.server.port,
+        socket=tmp_path / "no-such-dir" / "mysqld.sock")
+    text = sender.config(m.url).replace(my.config_section(), section)
+    r = sender.run([write_letters(tmp_path / "a.xml", [1, 2])], config=text)
+    assert r.code == 0, r
+    assert {i: st for i, (ts, st) in my.rows().items()} == {1: 1, 2: 1}
+
+
+def test_tcp_nothing_listening(my, sender, mock, tmp_path):
+    from backend_mysql import free_port
+    m = mock()
+    port = free_port()
+    section = my.config_section(host="127.0.0.1", port=port)
+    text = sender.config(m.url).replace(my.config_section(), section)
+    r = sender.run([write_letters(tmp_path / "a.xml", [1])], config=text)
+    assert_refused(r, m, ["'127.0.0.1:%d'" % port, "host and port"])
+    assert my.untouched()
+
+
+# ---------------------------------------------------------------- operator
+
+def test_status_and_print_config(my, sender, mock, tmp_path):
+    """--status counts the table's records by state; neither it nor
+    --print-config shows the password."""
+    my.query(SPEC_DDL % my.table)
+    my.query("INSERT INTO `%s` VALUES (10, NOW(), 1), (11, NOW(), 0), "
+             "(12, NOW(), NULL), (13, NULL, NULL)" % my.table)
+    m = mock()
+    text = sender.config(m.url)
+    r = sender.run(["--status", "-v"], config=text)
+    assert r.code == 0, r
+    counts = dict(re.findall(r"^\s*([a-z ]+):\s*(\d+)", r.out, re.M))
+    assert counts["records"] == "4" and counts["claimed"] == "1", r
+    assert counts["delivered"] == "1" and counts["rejected"] == "1", r
+    p = sender.run(["--print-config", "-v"], config=text)
+    assert p.code == 0, p
+    assert "[mysql]" in p.out + p.err, p
+    for res in (r, p):
+        assert my.server.password not in res.out + res.err, res
+    assert m.requests() == []
+
+
+# ---------------------------------------------------------------- cut-offs
+
+class CuttingProxy:
+    """A TCP relay to the server that cuts the connection once, at the
+    first client packet holding `pattern`: before passing it on, or after
+    (the server then runs the statement, but its answer never arrives)."""
+
+    def __init__(self, target_port, pattern, after):
+        import socket
+        import threading
+        self.target = target_port
+        self.pattern = pattern
+        self.after = after
+        self.fired = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.threads = []
+        self._spawn(self._accept)
+
+    def _spawn(self, fn, *args):
+        import threading
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            cut = threading.Event()  # this connection's answers stop
+            self._spawn(self._pump, server, client, None, cut)
+            self._spawn(self._pump, client, server, self.pattern, cut)
+
+    def _pump(self, src, dst, pattern, cut):
+        import socket
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data or (pattern is None and cut.is_set()):
+                    break
+                if pattern and not self.fired.is_set() and pattern in data:
+                    self.fired.set()
+                    cut.set()
+                    if self.after:
+                        dst.sendall(data)
+                        time.sleep(0.3)  # let the server run it
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.mark.parametrize("pattern,after,held", [
+    (b"INSERT IGNORE", False, False),   # claim never reached the server
+    (b"INSERT IGNORE", True, False),    # ran, uncommitted: rolled back
+    (b"COMMIT", True, True),            # claim committed, answer lost
+    (b"ON DUPLICATE KEY", True, False),  # results written, answer lost
+])
+def test_connection_cut_mid_statement(my, sender, mock, tmp_path, pattern,
+                                      after, held):
+    """The connection breaks once, at a chosen statement (a TCP relay cuts
+    it); the backend reconnects and retries.  No id is ever POSTed twice;
+    only a claim whose COMMIT answer was lost may stay behind: its letters
+    are skipped as held by another run (exit 1), never sent."""
+    proxy = CuttingProxy(my.server.port, pattern, after)
+    try:
+        m = mock()
+        n = 300
+        text = sender.config(m.url).replace(
+            my.config_section(),
+            my.config_section(host="127.0.0.1", port=proxy.port))
+        r = sender.run([write_letters(tmp_path / "a.xml", range(1, n + 1)),
+                        "-j", 8, "--json"], config=text)
+    finally:
+        proxy.close()
+    assert proxy.fired.is_set(), "the statement was never seen"
+    posts = m.posts_per_id()
+    assert max(posts.values()) == 1, r
+    rows = my.rows()
+    left = my.claimed_ids()
+    assert not (left & set(posts)), r
+    assert set(posts) | left == set(range(1, n + 1)), r
+    assert all(rows[i][0] is not None and rows[i][1] == 1 for i in posts), r
+    if held:
+        assert left and r.code == 1, r
+        assert_json_summary(r, delivered=len(posts), skipped=len(left))
+    else:
+        assert not left and r.code == 0, r
+        assert_json_summary(r, delivered=n, requests=n)
