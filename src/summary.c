@@ -35,7 +35,8 @@ int summary_json(const struct run_stats *st, FILE *out)
 
 	if (o == NULL)
 		return -1;
-	if (json_dumpf(o, out, JSON_PRESERVE_ORDER) == 0 && fputc('\n', out) != EOF)
+	if (json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) == 0 &&
+	    fputc('\n', out) != EOF)
 		rc = 0;
 	json_decref(o);
 	return rc;
