@@ -5,8 +5,8 @@
  * writer at a time proceed together; a busy timeout makes concurrent runs
  * queue for the write lock instead of failing.  Each batch is one
  * transaction: one commit per batch, never one per letter.  synchronous is
- * NORMAL: in WAL mode a commit survives a crash of the process (SIGKILL)
- * and a power cut may lose only the last transactions.
+ * FULL: a claim committed before its POST survives even a power cut, so a
+ * later run cannot send that id again; the fsync is one per batch.
  */
 #include "cfg.h"
 #include "store.h"
@@ -187,7 +187,7 @@ static struct store *sqlite_open(const struct cfg *cfg,
 	sqlite3_busy_timeout(q->db,
 			     (int)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000));
 	if (exec(q, "PRAGMA journal_mode = WAL", err, errlen) < 0 ||
-	    exec(q, "PRAGMA synchronous = NORMAL", err, errlen) < 0 ||
+	    exec(q, "PRAGMA synchronous = FULL", err, errlen) < 0 ||
 	    create_schema(q, err, errlen) < 0 || prepare_all(q, err, errlen) < 0)
 		goto fail;
 	return &q->base;
