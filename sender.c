@@ -219,6 +219,7 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 		       size_t errlen)
 {
 	const char *path = o->config;
+	const struct store_ops *backend;
 
 	if (cfg_init(cfg, all_key_tables(), err, errlen) < 0)
 		return -1;
@@ -237,13 +238,16 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 	    (o->concurrency && cfg_set(cfg, "api", "concurrency", o->concurrency,
 				       "--concurrency", err, errlen) < 0))
 		return -1;
-	if (store_find(cfg_str(cfg, "store", "backend")) == NULL) {
+	backend = store_find(cfg_str(cfg, "store", "backend"));
+	if (backend == NULL) {
 		snprintf(err, errlen, "%s: unknown backend '%s' in key 'backend' "
 				      "of section [store] (known: %s)",
 			 cfg_find(cfg, "store", "backend")->origin,
 			 cfg_str(cfg, "store", "backend"), store_names());
 		return -1;
 	}
+	if (store_check(backend, cfg, err, errlen) < 0)
+		return -1;
 	if (cfg_uint(cfg, "retry", "max_delay_ms") <
 	    cfg_uint(cfg, "retry", "base_delay_ms")) {
 		snprintf(err, errlen, "%s: key 'max_delay_ms' of section [retry] "

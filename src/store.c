@@ -54,6 +54,12 @@ const char *store_names(void)
 	return names;
 }
 
+int store_check(const struct store_ops *ops, const struct cfg *cfg, char *err,
+		size_t errlen)
+{
+	return ops->check ? ops->check(cfg, err, errlen) : 0;
+}
+
 struct store *store_open(const struct store_ops *ops, const struct cfg *cfg,
 			 const struct store_owner *owner, char *err,
 			 size_t errlen)

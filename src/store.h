@@ -60,6 +60,12 @@ struct store_ops {
 	/* The keys of the backend's own config section [name]. */
 	const struct cfg_key *keys;
 
+	/*
+	 * Optional: check the backend's settings without connecting, so
+	 * that a bad value is a configuration error (exit 2), named with
+	 * its file and line.  0, or -1 and err.
+	 */
+	int (*check)(const struct cfg *cfg, char *err, size_t errlen);
 	/* Connect, create the schema if missing.  NULL and err on failure. */
 	struct store *(*open)(const struct cfg *cfg,
 			      const struct store_owner *owner, char *err,
@@ -96,6 +102,8 @@ const struct store_ops *const *store_backends(void);
 /* "sqlite, mysql, mongodb": the names, for messages and --version. */
 const char *store_names(void);
 
+int store_check(const struct store_ops *ops, const struct cfg *cfg, char *err,
+		size_t errlen);
 struct store *store_open(const struct store_ops *ops, const struct cfg *cfg,
 			 const struct store_owner *owner, char *err,
 			 size_t errlen);

@@ -922,8 +922,7 @@ static void mysql_close_store(struct store *s)
 	free(m);
 }
 
-static int copy_config(struct store_mysql *m, const struct cfg *cfg,
-		       char *err, size_t errlen)
+static int mysql_check(const struct cfg *cfg, char *err, size_t errlen)
 {
 	const char *table = cfg_str(cfg, "mysql", "table");
 
@@ -934,6 +933,16 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg,
 			 table);
 		return -1;
 	}
+	return 0;
+}
+
+static int copy_config(struct store_mysql *m, const struct cfg *cfg,
+		       char *err, size_t errlen)
+{
+	const char *table = cfg_str(cfg, "mysql", "table");
+
+	if (mysql_check(cfg, err, errlen) < 0)
+		return -1;
 	snprintf(m->table, sizeof(m->table), "%s", table);
 	m->socket = strdup(cfg_str(cfg, "mysql", "socket"));
 	m->host = strdup(cfg_str(cfg, "mysql", "host"));
@@ -984,6 +993,7 @@ fail:
 const struct store_ops store_mysql_ops = {
 	.name = "mysql",
 	.keys = mysql_keys,
+	.check = mysql_check,
 	.open = mysql_open,
 	.claim = mysql_claim,
 	.finish = mysql_finish,
