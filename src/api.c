@@ -25,6 +25,7 @@ struct transfer {
 	size_t len;
 	unsigned attempts;
 	long due_ms;	/* when SLOT_WAITING: earliest start */
+	unsigned long order; /* when it was handed in: older goes first */
 	unsigned long seq; /* window sequence number of the request */
 	struct buf answer;
 	char error[CURL_ERROR_SIZE];
@@ -36,6 +37,7 @@ struct api {
 	struct curl_slist *headers;
 	struct transfer *slots;
 	unsigned held, in_flight;
+	unsigned long added; /* letters handed in so far */
 	int stopped;
 	unsigned long requests;
 	struct window window;
@@ -180,6 +182,7 @@ void api_add(struct api *a, uint32_t id, long line, char *body, size_t len)
 		t->len = len;
 		t->attempts = 0;
 		t->due_ms = 0;
+		t->order = ++a->added;
 		a->held++;
 		return;
 	}
@@ -236,17 +239,35 @@ static void start(struct api *a, struct transfer *t)
 	a->requests++;
 }
 
-/* Start waiting letters that are due, as far as the window allows. */
-static void start_due(struct api *a, long now)
+/* The due letter handed in first, or NULL. */
+static struct transfer *oldest_due(struct api *a, long now)
 {
-	unsigned i, limit = window_limit(&a->window);
+	struct transfer *best = NULL;
+	unsigned i;
 
-	for (i = 0; i < a->o.concurrency && a->in_flight < limit; i++) {
+	for (i = 0; i < a->o.concurrency; i++) {
 		struct transfer *t = &a->slots[i];
 
-		if (t->state == SLOT_WAITING && t->due_ms <= now)
-			start(a, t);
+		if (t->state == SLOT_WAITING && t->due_ms <= now &&
+		    (best == NULL || t->order < best->order))
+			best = t;
 	}
+	return best;
+}
+
+/*
+ * Start waiting letters that are due, as far as the window allows, oldest
+ * first.  In slot order instead, a retried letter in a high slot would be
+ * the request past a full API's capacity round after round, and fresh
+ * letters in high slots would wait for the end of the input.
+ */
+static void start_due(struct api *a, long now)
+{
+	unsigned limit = window_limit(&a->window);
+	struct transfer *t;
+
+	while (a->in_flight < limit && (t = oldest_due(a, now)) != NULL)
+		start(a, t);
 }
 
 /* Milliseconds until the next waiting letter is due, at most cap. */
