@@ -121,10 +121,12 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard src/*.c src/*.h)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(FUZZ_PKG_$*)) \
 		-o $@ $< $(FUZZ_SRC_$*) $$(pkg-config --libs $(FUZZ_PKG_$*))
 
-fuzz: $(FUZZ_BINS)
+fuzz: deps-test
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) merge
 
-fuzz-smoke: $(FUZZ_BINS)
+fuzz-smoke: deps-test
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@tests/fuzz/run.sh 10
 
 # Throughput, latency, capacity and memory figures in one table (issue 6);

@@ -426,20 +426,20 @@ static int status(const struct cfg *cfg, struct log *log)
 		log_error(log, "%s", err);
 		return EXIT_STORAGE;
 	}
-	printf("backend:        %s\n", cfg_str(cfg, "store", "backend"));
-	printf("records:        %lld\n", t.records);
-	printf("done:           %lld\n", t.records - t.claimed);
-	printf("  delivered:    %lld\n", t.delivered);
-	printf("  not delivered:%lld\n", t.not_delivered);
-	printf("  rejected:     %lld\n", t.failed);
-	printf("claimed:        %lld\n", t.claimed);
+	printf("backend:          %s\n", cfg_str(cfg, "store", "backend"));
+	printf("records:          %lld\n", t.records);
+	printf("done:             %lld\n", t.records - t.claimed);
+	printf("  delivered:      %lld\n", t.delivered);
+	printf("  not delivered:  %lld\n", t.not_delivered);
+	printf("  rejected:       %lld\n", t.failed);
+	printf("claimed:          %lld\n", t.claimed);
 	if (t.claimed > 0 && t.oldest_claim_age >= 0)
-		printf("oldest claim:   %lld s ago%s\n", t.oldest_claim_age,
+		printf("oldest claim:     %lld s ago%s\n", t.oldest_claim_age,
 		       t.oldest_claim_age > 3600
 			       ? " (a killed run? see --reclaim)"
 			       : "");
 	else if (t.claimed > 0)
-		printf("oldest claim:   unknown (this backend keeps no claim time)\n");
+		printf("oldest claim:     unknown (this backend keeps no claim time)\n");
 	return EXIT_DONE;
 }
 
