@@ -31,7 +31,7 @@ ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
 
 UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c)))
 
-.PHONY: all check unit demo asan lint clean deps deps-test install FORCE
+.PHONY: all check unit demo asan valgrind lint clean deps deps-test install FORCE
 
 all: sender tests/mock_api
 
@@ -81,6 +81,14 @@ asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" check
+
+# The integration scenarios (SQLite) with sender under valgrind memcheck:
+# any memory error or leak makes it exit 99, which fails the test.
+valgrind: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/sender tests/mock_api
+	@command -v valgrind >/dev/null || tests/deps.sh valgrind
+	@SENDER_BIN=$(CURDIR)/tests/valgrind-sender.sh SENDER_VALGRIND=1 \
+		SENDER_TEST_BACKENDS=sqlite tests/run-all.sh
 
 demo: deps-test
 	@$(MAKE) --no-print-directory all

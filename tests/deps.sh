@@ -5,6 +5,7 @@
 #
 #   tests/deps.sh build     the libraries and tools to build ./sender
 #   tests/deps.sh test      also the servers and tools the tests use
+#   tests/deps.sh valgrind  and valgrind
 set -eu
 
 build="gcc make pkg-config libxml2-dev libcurl4-openssl-dev libjansson-dev
@@ -15,6 +16,7 @@ mariadb-server mariadb-client"
 
 want=$build
 [ "${1:-build}" = test ] && want="$build $test"
+[ "${1:-build}" = valgrind ] && want="$build $test valgrind"
 
 missing=
 for p in $want; do
