@@ -311,8 +311,9 @@ class SqliteStore(Store):
 
 
 from backend_mysql import MysqlStore  # noqa: E402 (uses Store above)
+from backend_mongo import MongoStore  # noqa: E402 (uses Store above)
 
-BACKENDS = {cls.name: cls for cls in (SqliteStore, MysqlStore)}
+BACKENDS = {cls.name: cls for cls in (SqliteStore, MysqlStore, MongoStore)}
 
 
 def _backend_names():

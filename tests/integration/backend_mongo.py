@@ -1,0 +1,155 @@
+"""The MongoDB backend of the integration suite (see conftest.py, "stores").
+
+One private FerretDB (v1.24.2, MongoDB wire protocol over SQLite) per pytest
+session, started by tests/lib/ferretdb.sh in a temporary directory the first
+time a MongoDB test needs it and stopped when the session ends; each test
+gets its own collection `results_<tag>` in database `sender`, dropped at
+teardown.
+
+With $MONGODB_TEST_URI set (e.g. mongodb://127.0.0.1:27017/, a real mongod)
+the tests use that server instead and start nothing; the tests that kill
+and restart the server are skipped then.
+
+Records are read with pymongo, which returns `ts` as a naive UTC datetime.
+"""
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Store
+
+FERRETDB_SH = REPO / "tests" / "lib" / "ferretdb.sh"
+
+
+class FerretDB:
+    """The session's server: started on first use, stopped at exit."""
+
+    def __init__(self):
+        self.external = os.environ.get("MONGODB_TEST_URI") or None
+        self.dir = None
+        self.uri = self.external
+        self.failure = None
+        self._client = None
+
+    @property
+    def can_restart(self):
+        """Whether kill()/restart() work: only on our own FerretDB."""
+        return self.external is None
+
+    def _script(self, *args, timeout=300):
+        return subprocess.run(["bash", str(FERRETDB_SH)] + list(args),
+                              capture_output=True, text=True,
+                              timeout=timeout)
+
+    def ensure(self):
+        """Start the server if needed; skip the test if it cannot be."""
+        if self.failure is None and self.uri is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="sender-ferretdb-"))
+            atexit.register(self.destroy)
+            p = self._script("start", str(self.dir))
+            if p.returncode != 0:
+                self.failure = "tests/lib/ferretdb.sh start: %s" % (
+                    p.stderr.strip()[-2000:])
+            else:
+                self.uri = p.stdout.strip()
+        if self.failure:
+            pytest.skip("no FerretDB for the mongodb backend: %s"
+                        % self.failure)
+
+    @property
+    def port(self):
+        return int((self.dir / "ferretdb.port").read_text())
+
+    def kill(self):
+        """SIGKILL the server: a crash, as far as clients can tell."""
+        p = self._script("kill", str(self.dir))
+        assert p.returncode == 0, p.stderr
+
+    def restart(self):
+        """Start it again on the same port and data (after kill())."""
+        p = self._script("restart", str(self.dir))
+        assert p.returncode == 0, p.stderr
+
+    def client(self):
+        import pymongo
+        if self._client is None:
+            self._client = pymongo.MongoClient(
+                self.uri, serverSelectionTimeoutMS=10000,
+                socketTimeoutMS=120000)
+        return self._client
+
+    def destroy(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.dir is None:
+            return
+        self._script("stop", str(self.dir))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+
+SERVER = FerretDB()
+
+
+class MongoStore(Store):
+    name = "mongodb"
+    server = SERVER
+
+    def setup(self):
+        self.server.ensure()
+        self.database = "sender"
+        self.collection = "results_%s" % self.tag
+
+    def teardown(self):
+        try:
+            self.db().drop_collection(self.collection)
+        except Exception:
+            pass  # a test that left the server down says so itself
+
+    def mongodb_section(self, **override):
+        keys = {"uri": self.server.uri, "database": self.database,
+                "collection": self.collection}
+        keys.update(override)
+        return "[mongodb]\n" + "".join("%s = %s\n" % (k, v)
+                                       for k, v in keys.items()
+                                       if v is not None)
+
+    def config_section(self, **override):
+        return ("[store]\nbackend = mongodb\n\n"
+                + self.mongodb_section(**override))
+
+    def broken_config_section(self):
+        from backend_mysql import free_port
+        return self.config_section(
+            uri="mongodb://127.0.0.1:%d/" % free_port())
+
+    def db(self):
+        return self.server.client()[self.database]
+
+    def coll(self):
+        return self.db()[self.collection]
+
+    def docs(self):
+        """Every record as stored, with BSON types (pymongo: Int64 for
+        int64, int for int32, datetime for dates)."""
+        return list(self.coll().find({}))
+
+    def rows(self):
+        out = {}
+        for d in self.coll().find({}, {"_id": 0, "id": 1, "ts": 1,
+                                       "delivery_status": 1}):
+            ts = d.get("ts")
+            out[int(d["id"])] = (ts.strftime("%Y-%m-%d %H:%M:%S")
+                                 if ts is not None else None,
+                                 d.get("delivery_status"))
+        return out
+
+    def untouched(self):
+        return self.collection not in self.db().list_collection_names()
