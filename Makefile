@@ -74,6 +74,7 @@ deps-test:
 # The whole suite; the last line it prints is "N passed, N failed".
 check: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/sender tests/mock_api $(UNIT_TESTS:%=$(BUILD)/unit/%)
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@SENDER_BIN=$(CURDIR)/$(BUILD)/sender tests/run-all.sh $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer.

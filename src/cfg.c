@@ -107,11 +107,18 @@ static int check_value(const struct cfg_key *k, const char *v, char *why,
 		}
 		return 0;
 	case CFG_SECONDS:
+		/*
+		 * Plain decimal only (strtod would take "0x1e", "1e3", "+5"),
+		 * and at least a millisecond: callers use milliseconds, where
+		 * 0 means "no timeout" to curl and sqlite.
+		 */
 		errno = 0;
 		d = strtod(v, &end);
-		if (end == v || *end || errno || !(d > 0) || d > (double)k->max) {
+		if (end == v || *end || errno ||
+		    v[strspn(v, "0123456789.")] != '\0' || !(d * 1000 >= 1) ||
+		    d > (double)k->max) {
 			snprintf(why, whylen,
-				 "'%s' is not a number of seconds above 0 and at most %lu",
+				 "'%s' is not a number of seconds from 0.001 to %lu",
 				 v, k->max);
 			return -1;
 		}
@@ -160,6 +167,8 @@ int cfg_set(struct cfg *c, const char *section, const char *name,
 struct file_parse {
 	struct cfg *cfg;
 	FILE *fp;
+	char *buf; /* owned: the physical line, from getline() */
+	size_t alloc;
 	const char *path;
 	int line;
 	char *err;
@@ -195,28 +204,40 @@ static int section_line(struct file_parse *p, const char *line)
 	return -1;
 }
 
+/*
+ * Hand inih one physical line, read whole: a NUL byte would have fgets()
+ * split it in two and shift the line numbers.
+ */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct file_parse *p = stream;
+	ssize_t len;
 	size_t n, indent;
 
-	if (p->failed || fgets(str, num, p->fp) == NULL)
+	if (p->failed || (len = getline(&p->buf, &p->alloc, p->fp)) < 0)
 		return NULL;
 	p->line++;
-	n = strlen(str);
-	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->fp)) {
+	n = (size_t)len;
+	if (memchr(p->buf, '\0', n) != NULL) {
+		snprintf(p->err, p->errlen, "%s:%d: NUL byte in the line",
+			 p->path, p->line);
+		p->failed = 1;
+		return NULL;
+	}
+	/*
+	 * inih takes an indented line for more of the value above it (after
+	 * any of its isspace() characters): an indented key would silently
+	 * become part of the previous value.
+	 */
+	indent = strspn(p->buf, " \t\v\f\r");
+	if (n - indent - (n > indent && p->buf[n - 1] == '\n') >
+	    (size_t)num - 2) {
 		snprintf(p->err, p->errlen, "%s:%d: line longer than %d characters",
 			 p->path, p->line, num - 2);
 		p->failed = 1;
 		return NULL;
 	}
-	/*
-	 * inih takes an indented line for more of the value above it: an
-	 * indented key would silently become part of the previous value.
-	 */
-	indent = strspn(str, " \t");
-	if (indent)
-		memmove(str, str + indent, n - indent + 1);
+	memcpy(str, p->buf + indent, n - indent + 1);
 	if (section_line(p, str) < 0)
 		return NULL;
 	return str;
@@ -246,7 +267,7 @@ static int on_key(void *user, const char *section, const char *name,
 
 int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 {
-	struct file_parse p = { c, NULL, path, 0, err, errlen, 0 };
+	struct file_parse p = { c, NULL, NULL, 0, path, 0, err, errlen, 0 };
 	int rc;
 
 	p.fp = fopen(path, "r");
@@ -257,6 +278,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	}
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
 	fclose(p.fp);
+	free(p.buf);
 	if (p.failed)
 		return -1;
 	if (rc != 0) {

@@ -7,6 +7,7 @@
 #include <libxml/entities.h>
 #include <libxml/parser.h>
 #include <libxml/xmlreader.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,13 @@ struct reader {
 	int fd; /* our own descriptor, or -1 for standard input */
 	enum reader_status final; /* READER_END/ERROR once reached, else LETTER */
 	char error[512];	  /* first fatal parser error, if any */
+	char io_error[256];	  /* what libxml2's input layer said, if any */
+	int io_failed;
 
 	/* The letter being assembled. */
 	enum field collecting;
 	long line;
-	char *id_text; /* owned, from xmlGetProp() */
+	char *id_text; /* owned, from xmlGetNoNsProp() */
 	int seen_to, seen_subject, twice, id_bad;
 	struct buf to, subject;
 
@@ -60,6 +63,33 @@ static xmlParserInputPtr refuse_external_entity(const char *url,
 	return NULL;
 }
 
+/*
+ * libxml2's input layer (a byte that the declared encoding cannot convert,
+ * a read error) reports to a process-wide handler, not to the reader's: the
+ * message would go to stderr as it is, and with some iconv encodings the
+ * parse even goes on without the bytes.  The reader being read notes it,
+ * and reading stops there.
+ */
+static _Thread_local struct reader *reading;
+
+static void on_generic_error(void *ctx, const char *fmt, ...)
+{
+	struct reader *r = reading;
+	size_t n;
+	va_list ap;
+
+	(void)ctx;
+	if (r == NULL)
+		return;
+	r->io_failed = 1;
+	n = strlen(r->io_error);
+	if (memchr(r->io_error, '\n', n) != NULL) /* keep the first one */
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->io_error + n, sizeof(r->io_error) - n, fmt, ap);
+	va_end(ap);
+}
+
 static void reader_global_init(void)
 {
 	static int done;
@@ -69,6 +99,7 @@ static void reader_global_init(void)
 	done = 1;
 	xmlInitParser();
 	xmlSetExternalEntityLoader(refuse_external_entity);
+	xmlSetGenericErrorFunc(NULL, on_generic_error);
 }
 
 /* libxml2 messages end in a newline and may hold more: make one line. */
@@ -107,9 +138,17 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 	struct reader *r = arg;
 
 	int line = e ? e->line : 0, col = e ? e->int2 : 0;
+	/*
+	 * An entity that is not declared is only a warning when the document
+	 * has an external DTD (never loaded) or parameter entities: its text
+	 * would silently vanish from the letter.  Stop there instead.
+	 */
+	int undeclared = e && e->code == XML_WAR_UNDECLARED_ENTITY;
 
-	if (e == NULL || e->level < XML_ERR_FATAL)
+	if (e == NULL || (e->level < XML_ERR_FATAL && !undeclared))
 		return;
+	if (undeclared && e->ctxt)
+		xmlStopParser(e->ctxt);
 	note_cut(r, e);
 	if (r->error[0])
 		return;
@@ -138,9 +177,9 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 	r->name = strdup(stdin_input ? "<stdin>" : path);
 	if (r->name == NULL)
 		goto nomem;
-	/* room for the whitespace around the text, trimmed before the check */
-	buf_init(&r->to, READER_TO_MAX + 1024);
-	buf_init(&r->subject, READER_SUBJECT_MAX + 1024);
+	/* the text goes in trimmed: the caps are on what is sent */
+	buf_init(&r->to, READER_TO_MAX);
+	buf_init(&r->subject, READER_SUBJECT_MAX);
 	if (!stdin_input) {
 		r->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0) {
@@ -187,7 +226,10 @@ const char *reader_name(const struct reader *r)
 
 long reader_offset(const struct reader *r)
 {
-	return r->xml ? xmlTextReaderByteConsumed(r->xml) : 0;
+	/* libxml2 says -1 after some errors in iconv encodings (UTF-7) */
+	long n = r->xml ? xmlTextReaderByteConsumed(r->xml) : 0;
+
+	return n > 0 ? n : 0;
 }
 
 int reader_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
@@ -275,7 +317,12 @@ static long start_line(xmlNodePtr e)
 	line = (long)(ptrdiff_t)t->psvi;
 	for (p = t->content; p && *p; p++)
 		line -= *p == '\n';
-	return line;
+	/*
+	 * The line is that of the end of the first piece the parser gave the
+	 * text: a text of 300 bytes or more that the parser split counts back
+	 * too far.  It is at least 65535 all the same.
+	 */
+	return line < 65535 ? 65535 : line;
 }
 
 static void reset_letter(struct reader *r, xmlNodePtr email, char *id_text)
@@ -311,6 +358,42 @@ static void start_field(struct reader *r, const char *name, int empty)
 		r->collecting = FIELD_NONE;
 }
 
+/*
+ * Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+ * libxml2 2.9 lets overlong forms through in CDATA sections.
+ */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0, k, need;
+	unsigned long cp, min;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			need = 1, min = 0x80, cp = s[i] & 0x1f;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			need = 2, min = 0x800, cp = s[i] & 0x0f;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			need = 3, min = 0x10000, cp = s[i] & 0x07;
+		else
+			return 0;
+		if (n - i <= need)
+			return 0;
+		for (k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
 /* Decide whether the letter just closed is valid; fill out or msg. */
 static enum reader_status finish_email(struct reader *r, struct letter *out,
 				       char *msg, size_t msglen)
@@ -343,6 +426,10 @@ static enum reader_status finish_email(struct reader *r, struct letter *out,
 		snprintf(why, sizeof(why), "<subject> is longer than %d bytes",
 			 READER_SUBJECT_MAX);
 		problem = why;
+	} else if (!utf8_valid((const unsigned char *)r->to.data, r->to.len) ||
+		   !utf8_valid((const unsigned char *)r->subject.data,
+			       r->subject.len)) {
+		problem = "<to> or <subject> is not valid UTF-8";
 	}
 	if (problem) {
 		if (r->id_text && !r->id_bad)
@@ -368,6 +455,13 @@ static enum reader_status stop(struct reader *r, enum reader_status status,
 	r->final = status;
 	r->salvaging = 0;
 	if (status == READER_ERROR) {
+		if (!r->error[0] && r->io_error[0]) {
+			snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s",
+				 r->name, xmlTextReaderGetParserLineNumber(r->xml),
+				 xmlTextReaderGetParserColumnNumber(r->xml),
+				 r->io_error);
+			one_line(r->error);
+		}
 		if (!r->error[0])
 			snprintf(r->error, sizeof(r->error),
 				 "%s:%d:%d: XML is not well formed", r->name,
@@ -454,11 +548,30 @@ static void salvage_start(struct reader *r)
 	r->salvage = n->next;
 }
 
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whitespace around the text does not count against the cap. */
+static void append_trimmed(struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && is_space(s[n - 1]))
+		n--;
+	while (n > 0 && is_space(*s))
+		s++, n--;
+	buf_append(b, s, n);
+}
+
 static void collect_from_tree(struct reader *r, xmlNodePtr email)
 {
 	xmlNodePtr c;
 
-	reset_letter(r, email, (char *)xmlGetProp(email, BAD_CAST "id"));
+	/* the attribute id, not x:id of some namespace (nor the first of
+	 * the two) */
+	reset_letter(r, email, (char *)xmlGetNoNsProp(email, BAD_CAST "id"));
 	for (c = email->children; c; c = c->next) {
 		xmlChar *text;
 
@@ -469,9 +582,9 @@ static void collect_from_tree(struct reader *r, xmlNodePtr email)
 			continue;
 		text = xmlNodeGetContent(c);
 		if (text)
-			buf_append(r->collecting == FIELD_TO ? &r->to
-							     : &r->subject,
-				   text, strlen((const char *)text));
+			append_trimmed(r->collecting == FIELD_TO ? &r->to
+								 : &r->subject,
+				       (const char *)text);
 		xmlFree(text);
 		r->collecting = FIELD_NONE;
 	}
@@ -495,8 +608,8 @@ static enum reader_status salvage_next(struct reader *r, struct letter *out,
 	return stop(r, READER_ERROR, msg, msglen);
 }
 
-enum reader_status reader_next(struct reader *r, struct letter *out, char *msg,
-			       size_t msglen)
+static enum reader_status read_on(struct reader *r, struct letter *out,
+				   char *msg, size_t msglen)
 {
 	enum reader_status status;
 	int ret;
@@ -509,7 +622,7 @@ enum reader_status reader_next(struct reader *r, struct letter *out, char *msg,
 	 * The parser runs ahead of the nodes handed out, so an error may be
 	 * known before the letters that precede it: those are still read.
 	 */
-	while ((ret = xmlTextReaderRead(r->xml)) == 1) {
+	while ((ret = xmlTextReaderRead(r->xml)) == 1 && !r->io_failed) {
 		status = on_node(r, out, msg, msglen);
 		if (status == READER_ERROR) /* refused before any letter */
 			return stop(r, READER_ERROR, msg, msglen);
@@ -519,14 +632,25 @@ enum reader_status reader_next(struct reader *r, struct letter *out, char *msg,
 		 * The parser failed inside this letter: read no further, the
 		 * reader would walk (and free) the nodes salvage looks at.
 		 */
-		if (r->expanding) {
+		if (r->expanding || r->io_failed) {
 			ret = -1;
 			break;
 		}
 	}
-	if (ret < 0) {
+	if (ret < 0 || r->io_failed) {
 		salvage_start(r);
 		return salvage_next(r, out, msg, msglen);
 	}
 	return stop(r, READER_END, msg, msglen);
+}
+
+enum reader_status reader_next(struct reader *r, struct letter *out, char *msg,
+			       size_t msglen)
+{
+	enum reader_status status;
+
+	reading = r;
+	status = read_on(r, out, msg, msglen);
+	reading = NULL;
+	return status;
 }

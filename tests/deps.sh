@@ -12,7 +12,7 @@ build="gcc make pkg-config libxml2-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev libinih-dev libmariadb-dev libmariadb-dev-compat
 libmongoc-dev libbson-dev libmicrohttpd-dev"
 test="sqlite3 python3 python3-pytest python3-pymysql python3-pymongo
-mariadb-server mariadb-client"
+mariadb-server mariadb-client clang libclang-rt-14-dev"
 
 want=$build
 [ "${1:-build}" = test ] && want="$build $test"
