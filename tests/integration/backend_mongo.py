@@ -16,6 +16,7 @@ Records are read with pymongo, which returns `ts` as a naive UTC datetime.
 import atexit
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,6 +26,15 @@ import pytest
 from conftest import REPO, Store
 
 FERRETDB_SH = REPO / "tests" / "lib" / "ferretdb.sh"
+
+
+def free_port():
+    """A port of 127.0.0.1 where nothing listens."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 class FerretDB:
@@ -126,7 +136,6 @@ class MongoStore(Store):
                 + self.mongodb_section(**override))
 
     def broken_config_section(self):
-        from backend_mysql import free_port
         return self.config_section(
             uri="mongodb://127.0.0.1:%d/" % free_port())
 

@@ -14,6 +14,7 @@ import pytest
 from bson import ObjectId
 from bson.int64 import Int64
 
+from backend_mongo import free_port
 from conftest import (assert_json_summary, assert_no_claims, result_of,
                       utc_now, write_letters)
 
@@ -193,7 +194,6 @@ def uri_case(mg, case):
         uri = "mongodb://nobody:%s@%s/" % (SECRET, host)
         return {"uri": uri}, {}, (4,), [host, "[mongodb] uri"]
     if case == "unreachable":
-        from backend_mysql import free_port
         where = "127.0.0.1:%d" % free_port()
         uri = "mongodb://sender:%s@%s/" % (SECRET, where)
         return {"uri": uri}, {}, (4,), ["'%s'" % where, "[mongodb] uri"]
@@ -235,7 +235,6 @@ def test_uri_is_never_printed(mg, sender, mock, tmp_path, case, verbose):
 
 def test_unreachable_server_exits_4_before_sending(mg, sender, mock,
                                                   tmp_path):
-    from backend_mysql import free_port
     where = "127.0.0.1:%d" % free_port()
     m = mock()
     text = sender.config(m.url).replace(
