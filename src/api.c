@@ -27,6 +27,7 @@ struct transfer {
 	long due_ms;	/* when SLOT_WAITING: earliest start */
 	unsigned long order; /* when it was handed in: older goes first */
 	unsigned long seq; /* window sequence number of the request */
+	long deadline_ms; /* when SLOT_FLIGHT: give up, on the api's clock */
 	struct buf answer;
 	char error[CURL_ERROR_SIZE];
 };
@@ -43,6 +44,7 @@ struct api {
 	struct window window;
 	struct backoff backoff;
 	struct api_done *done; /* ring of o.concurrency entries */
+	long left_ms; /* when api_run() last returned */
 	unsigned done_head, done_count;
 };
 
@@ -77,7 +79,6 @@ static int setup_easy(struct api *a, struct transfer *t)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, a->o.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -235,6 +236,7 @@ static void start(struct api *a, struct transfer *t)
 	t->state = SLOT_FLIGHT;
 	t->attempts++;
 	t->seq = window_sent(&a->window);
+	t->deadline_ms = now_ms() + a->o.timeout_ms;
 	a->in_flight++;
 	a->requests++;
 }
@@ -424,11 +426,46 @@ static void collect(struct api *a)
 	}
 }
 
+/*
+ * The caller kept us away for gap ms (recording in the store): answers
+ * that arrived meanwhile must not count as late, so the deadlines move.
+ */
+static void shift_deadlines(struct api *a, long now)
+{
+	long gap = a->left_ms ? now - a->left_ms : 0;
+	unsigned i;
+
+	if (gap <= 50)
+		return;
+	for (i = 0; i < a->o.concurrency; i++)
+		if (a->slots[i].state == SLOT_FLIGHT)
+			a->slots[i].deadline_ms += gap;
+}
+
+static void expire(struct api *a, long now)
+{
+	unsigned i;
+
+	for (i = 0; i < a->o.concurrency; i++) {
+		struct transfer *t = &a->slots[i];
+
+		if (t->state != SLOT_FLIGHT || now < t->deadline_ms)
+			continue;
+		curl_multi_remove_handle(a->multi, t->easy);
+		a->in_flight--;
+		snprintf(t->error, sizeof(t->error), "no answer within %ld ms",
+			 a->o.timeout_ms);
+		on_transfer_error(a, t, CURLE_OPERATION_TIMEDOUT);
+	}
+}
+
 int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 {
 	CURLMcode rc;
 	int running;
 	long now = now_ms();
+
+	shift_deadlines(a, now);
 
 	if (!a->stopped)
 		start_due(a, now);
@@ -448,8 +485,10 @@ int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "libcurl: %s", curl_multi_strerror(rc));
 		return -1;
 	}
+	expire(a, now_ms());
 	if (!a->stopped)
 		start_due(a, now_ms());
+	a->left_ms = now_ms();
 	return 0;
 }
 
