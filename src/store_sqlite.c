@@ -56,6 +56,28 @@ static int exec(struct store_sqlite *q, const char *sql, char *err,
 	return 0;
 }
 
+/*
+ * Switch to WAL.  The switch needs the file to itself, and SQLite answers
+ * "locked" at once, without its busy handler, while another run opens the
+ * same new file: so wait here, within the same busy timeout.
+ */
+static int set_wal(struct store_sqlite *q, long timeout_ms, char *err,
+		   size_t errlen)
+{
+	long waited = 0;
+	int rc;
+
+	while ((rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL", NULL,
+				  NULL, NULL)) != SQLITE_OK) {
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+		    waited >= timeout_ms)
+			return fail(q, "PRAGMA journal_mode = WAL", err, errlen);
+		sqlite3_sleep(10);
+		waited += 10;
+	}
+	return 0;
+}
+
 /* Columns beyond SPEC's three: who holds a claim, since when, diagnostics. */
 static const char *const extra_columns[] = {
 	"owner TEXT", "claimed_at TEXT", "attempts INTEGER", "error TEXT", NULL,
@@ -186,7 +208,8 @@ static struct store *sqlite_open(const struct cfg *cfg,
 	}
 	sqlite3_busy_timeout(q->db,
 			     (int)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000));
-	if (exec(q, "PRAGMA journal_mode = WAL", err, errlen) < 0 ||
+	if (set_wal(q, (long)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000),
+		    err, errlen) < 0 ||
 	    exec(q, "PRAGMA synchronous = FULL", err, errlen) < 0 ||
 	    create_schema(q, err, errlen) < 0 || prepare_all(q, err, errlen) < 0)
 		goto fail;
