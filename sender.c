@@ -514,6 +514,9 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc;
 
+	/* First of all, so that a signal sent right after the start is
+	 * counted and stops the run cleanly instead of killing it. */
+	install_signals();
 	rc = parse_options(argc, argv, &o);
 	if (rc < 0)
 		return -rc - 1;
@@ -533,7 +536,6 @@ int main(int argc, char **argv)
 		cfg_release(&cfg);
 		return EXIT_USAGE;
 	}
-	install_signals();
 	if (o.print_config) {
 		print_config(&cfg);
 		rc = EXIT_DONE;

@@ -447,6 +447,10 @@ static void send_all(struct run *r)
 		if (flush_due(r) && !r->st->storage_failed)
 			flush(r);
 	}
+	/* An abort (second signal) hands its letters out at once: the loop
+	 * may end before it has taken them. */
+	while (api_take(r->api, &d))
+		on_done(r, &d);
 	flush(r);
 }
 
