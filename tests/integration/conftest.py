@@ -250,6 +250,9 @@ def closed_port_url():
 class Store:
     """One backend, one private place (file, table, collection) per test."""
     name = None
+    # Letters per run in the scenarios that need many (parallel runs):
+    # enough for several claim batches and interleaving runs.
+    many = 2000
 
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path

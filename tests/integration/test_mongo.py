@@ -273,7 +273,8 @@ def test_parallel_runs_on_one_server(mg, sender, mock, tmp_path):
     out and are sent again (SPEC allows that retry; this test is about the
     claims)."""
     m = mock("--latency-ms", 1)
-    width, step, runs = 1200, 600, 4
+    width, runs = mg.many, 4
+    step = width // 2
     files = [write_letters(tmp_path / ("p%d.xml" % k),
                            range(k * step, k * step + width))
              for k in range(runs)]
@@ -307,7 +308,7 @@ def test_server_killed_and_back_in_time(mg, sender, mock, tmp_path,
     reconnect_timeout: the run carries on, every answer of the API ends
     up recorded, no id is POSTed twice, and no claim is left: a claim
     whose insert was cut off is recognised as the run's own."""
-    n = 2000
+    n = 2 * mg.many
     m = mock("--latency-ms", 20)
     path = write_letters(tmp_path / "a.xml", range(1, n + 1))
     p, out, err = sender.popen(
@@ -339,7 +340,7 @@ def test_server_not_back_in_time_then_replay(mg, sender, mock, tmp_path,
     sending, exits 4 and keeps the answers it could not record in the
     journal; --replay writes them once the server is back, and replaying
     again changes nothing."""
-    n = 2000
+    n = 2 * mg.many
     journal = tmp_path / "answers.journal"
     m = mock("--latency-ms", 20)
     path = write_letters(tmp_path / "a.xml", range(1, n + 1))

@@ -10,6 +10,18 @@
 #   tests/lib/ferretdb.sh stop DIR     SIGTERM, wait up to 10 s, then SIGKILL (idempotent)
 #   tests/lib/ferretdb.sh kill DIR     SIGKILL at once (simulates a crash; idempotent)
 #   tests/lib/ferretdb.sh restart DIR  stop if running, start again on the SAME port and data
+#   tests/lib/ferretdb.sh id-index DIR DATABASE COLLECTION
+#                                      add the SQLite index FerretDB's own _id lookups can use
+#                                      (see below); the collection must exist
+#
+# FerretDB 1.24.2's SQLite handler looks a document up by _id with the SQL
+# expression _ferretdb_sjson->'$._id', but indexes _id on _ferretdb_sjson->"_id":
+# SQLite does not take one for the other, so every update or delete of one
+# document reads the whole table.  id-index creates an index on the expression
+# the lookups use, directly in the database file (SQLite allows that while the
+# server runs; FerretDB does not know about the index and drops it with the
+# collection).  Only the benchmarks use it, to measure sender on a server whose
+# updates do not get slower with every record; the tests run FerretDB as it is.
 #
 # Environment:
 #   SENDER_TOOLS_CACHE  binary cache dir (default $HOME/.cache/sender-tools)
@@ -119,11 +131,24 @@ restart() {
     start "$dir" "$(cat "$dir/ferretdb.port")"
 }
 
+id_index() { # id-index DIR DATABASE COLLECTION
+    local db=$1/data/$2.sqlite table
+    [[ -f $db ]] || die "no database file $db"
+    command -v sqlite3 >/dev/null || die "id-index needs the sqlite3 command"
+    table=$(sqlite3 "$db" "SELECT table_name FROM _ferretdb_collections WHERE name = '${3//\'/\'\'}'") ||
+        die "cannot read FerretDB's collections in $db"
+    [[ -n $table ]] || die "no collection $3 in database $2"
+    sqlite3 "$db" "PRAGMA busy_timeout = 10000;
+        CREATE INDEX IF NOT EXISTS \"${table}_sender_id_lookup\"
+        ON \"$table\" (_ferretdb_sjson->'\$._id')" >/dev/null || die "cannot create the index in $db"
+}
+
 case ${1:-} in
     build) [[ $# -eq 1 ]] || usage; build ;;
     start) [[ $# -eq 2 ]] || usage; start "$2" ;;
     stop) [[ $# -eq 2 ]] || usage; stop "$2" ;;
     kill) [[ $# -eq 2 ]] || usage; stop "$2" KILL ;;
     restart) [[ $# -eq 2 ]] || usage; restart "$2" ;;
+    id-index) [[ $# -eq 4 ]] || usage; id_index "$2" "$3" "$4" ;;
     *) usage ;;
 esac
