@@ -144,8 +144,15 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 	 * would silently vanish from the letter.  Stop there instead.
 	 */
 	int undeclared = e && e->code == XML_WAR_UNDECLARED_ENTITY;
+	/*
+	 * A text node over libxml2's limit (XML_MAX_TEXT_LENGTH without
+	 * XML_PARSE_HUGE, which we do not set) stops the parser with a mere
+	 * error that says "Memory allocation failed": name the real cause.
+	 */
+	int huge = e && e->code == XML_ERR_NO_MEMORY && e->message &&
+		   strstr(e->message, "huge") != NULL;
 
-	if (e == NULL || (e->level < XML_ERR_FATAL && !undeclared))
+	if (e == NULL || (e->level < XML_ERR_FATAL && !undeclared && !huge))
 		return;
 	if (undeclared && e->ctxt)
 		xmlStopParser(e->ctxt);
@@ -158,7 +165,11 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 		col = xmlTextReaderGetParserColumnNumber(r->xml);
 	}
 	snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s", r->name, line,
-		 col, e->message ? e->message : "XML error");
+		 col,
+		 huge ? "a text longer than the XML reader's limit of "
+			"10,000,000 bytes (a subject may have 65,536)"
+		      : e->message ? e->message
+				   : "XML error");
 	one_line(r->error);
 }
 

@@ -11,7 +11,7 @@ set -eu
 build="gcc make pkg-config libxml2-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev libinih-dev libmariadb-dev libmariadb-dev-compat
 libmongoc-dev libbson-dev libmicrohttpd-dev"
-test="sqlite3 python3 python3-pytest python3-pymysql python3-pymongo
+test="sqlite3 time python3 python3-pytest python3-pymysql python3-pymongo
 mariadb-server mariadb-client clang libclang-rt-14-dev"
 
 want=$build

@@ -496,6 +496,40 @@ def result_of(p, out, err, seconds=0.0):
     return r
 
 
+def run_measured(sender, args, api_url, timeout=120, env=None, **cfg):
+    """Run sender and return (Result, peak RSS in bytes) of that process
+    alone.
+
+    design: measured by /usr/bin/time, not by wait4 here: a child forked
+    (or vforked) from pytest inherits pytest's peak RSS, and Linux keeps
+    the peak across exec, so wait4 would report pytest's tens of MB.
+    time is a small process, and sender its fresh child."""
+    config = write_config(sender.config(api_url, **cfg), sender.tmp_path)
+    out = sender.tmp_path / "m.out"
+    err = sender.tmp_path / "m.err"
+    rss = sender.tmp_path / "m.rss"
+    argv = [str(SENDER_BIN), "-c", str(config)] + [str(a) for a in args]
+    e = dict(env or {})
+    # An ASan build keeps freed memory in quarantine; keep that small so
+    # that peak RSS says something about the program itself.
+    e["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                         ":quarantine_size_mb=1").lstrip(":")
+    t0 = time.monotonic()
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o",
+                              str(rss)] + argv, stdin=subprocess.DEVNULL,
+                             stdout=fo, stderr=fe, env=sender_env(e))
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        pytest.fail("sender ran longer than %d s" % timeout)
+    p.argv = argv
+    r = result_of(p, out, err, time.monotonic() - t0)
+    return r, int(rss.read_text().split()[-1]) * 1024
+
+
 # ---------------------------------------------------------------- XML
 
 def email_xml(id, to="user@example.com", subject="Hello", indent="  "):

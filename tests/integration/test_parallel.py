@@ -49,8 +49,10 @@ def test_parallel_runs_send_each_id_once(store, sender, mock, tmp_path):
     assert not twice, "ids POSTed more than once: %s" % dict(
         list(twice.items())[:20])
     missing = all_ids - set(posts)
-    assert not missing, "%d ids never POSTed (%s...); the runs:\n%s" % (
-        len(missing), sorted(missing)[:10], "\n".join(results))
+    assert not missing, "%d ids never POSTed (%s...); mock %s; the runs:" \
+        "\n%s" % (len(missing), sorted(missing)[:10],
+                  "alive" if m.proc.poll() is None else
+                  "exited %s" % m.proc.returncode, "\n".join(results))
     rows = store.rows()
     assert set(rows) == all_ids
     assert all(st == 1 for ts, st in rows.values())

@@ -3,47 +3,12 @@ bounded memory, and memory that does not grow with the file's size."""
 
 import os
 import socket
-import subprocess
-import time
 
 import pytest
 
-from conftest import (SENDER_BIN, letters_xml, result_of, sender_env,
-                      write_config, write_raw)
+from conftest import letters_xml, run_measured, write_raw
 
 MiB = 1024 * 1024
-
-
-def run_measured(sender, args, api_url, timeout=120, env=None, **cfg):
-    """Run sender and return (Result, peak RSS in bytes) of that process
-    alone (wait4's rusage, not the sum over all children)."""
-    config = write_config(sender.config(api_url, **cfg), sender.tmp_path)
-    out = sender.tmp_path / "m.out"
-    err = sender.tmp_path / "m.err"
-    argv = [str(SENDER_BIN), "-c", str(config)] + [str(a) for a in args]
-    e = dict(env or {})
-    # An ASan build keeps freed memory in quarantine; keep that small so
-    # that peak RSS says something about the program itself.
-    e["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                         ":quarantine_size_mb=1").lstrip(":")
-    t0 = time.monotonic()
-    with open(out, "wb") as fo, open(err, "wb") as fe:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fo,
-                             stderr=fe, env=sender_env(e))
-    deadline = t0 + timeout
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            pid, status, ru = os.wait4(p.pid, 0)
-            pytest.fail("sender ran longer than %d s" % timeout)
-        time.sleep(0.02)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    p.argv = argv
-    r = result_of(p, out, err, time.monotonic() - t0)
-    return r, ru.ru_maxrss * 1024
 
 
 class Listener:
