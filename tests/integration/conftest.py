@@ -496,6 +496,17 @@ def result_of(p, out, err, seconds=0.0):
     return r
 
 
+def wait_for(pred, timeout, step=0.01):
+    """Poll pred every step seconds until it is true: then the time
+    (time.monotonic(), true) it was seen; None after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return time.monotonic()
+        time.sleep(step)
+    return None
+
+
 def run_measured(sender, args, api_url, timeout=120, env=None, **cfg):
     """Run sender and return (Result, peak RSS in bytes) of that process
     alone.

@@ -26,21 +26,12 @@ from collections import Counter
 import pytest
 
 from conftest import (assert_json_summary, assert_no_claims, result_of,
-                      write_letters)
+                      wait_for, write_letters)
 
 N = 240
 # POSTs received by the API when the signal comes: before any, the first,
 # inside the first claim batch, across batches, near the end.
 POINTS = [0, 1, 30, 120, 230]
-
-
-def wait_for(pred, timeout, step=0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def catches(pid, sig):

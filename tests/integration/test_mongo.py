@@ -16,7 +16,7 @@ from bson.int64 import Int64
 
 from backend_mongo import free_port
 from conftest import (assert_json_summary, assert_no_claims, result_of,
-                      utc_now, write_letters)
+                      utc_now, wait_for, write_letters)
 
 
 @pytest.fixture
@@ -56,15 +56,6 @@ def finish(p, out, err, timeout=600):
             p.kill()
             p.wait()
     return result_of(p, out, err)
-
-
-def wait_for(pred, timeout, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def answered(m):

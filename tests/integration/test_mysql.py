@@ -13,8 +13,8 @@ import time
 import pytest
 
 from backend_mysql import MysqlStore
-from conftest import (assert_json_summary, assert_no_claims,
-                      assert_ts_between, result_of, utc_now, write_letters)
+from conftest import (assert_json_summary, assert_no_claims, assert_ts_between,
+                      result_of, utc_now, wait_for, write_letters)
 
 pytestmark = pytest.mark.skipif(
     "mysql" not in [n.strip() for n in
@@ -297,14 +297,6 @@ def test_parallel_runs_on_one_server(my, sender, mock, tmp_path, runs):
 
 
 # ---------------------------------------------------------------- crashes
-
-def wait_for(pred, timeout, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 @pytest.fixture

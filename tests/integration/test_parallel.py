@@ -6,16 +6,7 @@ import time
 import pytest
 
 from conftest import (SUMMARY_RE, assert_json_summary, assert_no_claims,
-                      result_of, write_letters)
-
-
-def wait_for(pred, timeout, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+                      result_of, wait_for, write_letters)
 
 
 def finish(p, out, err, timeout=180):

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from conftest import (assert_json_summary, assert_no_claims, closed_port_url,
-                      result_of, write_letters)
+                      result_of, wait_for, write_letters)
 
 
 def test_503_retried_until_delivered(store, sender, mock, tmp_path):
@@ -37,16 +37,6 @@ def test_burst_of_503(store, sender, mock, tmp_path):
     assert_json_summary(r, letters=20, delivered=20, requests=30)
     assert_no_claims(store, r)
     assert all(st == 1 for ts, st in store.rows().values())
-
-
-def wait_for(pred, timeout, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return time.monotonic()
-        time.sleep(step)
-    return None
 
 
 def test_retry_after_is_honoured(store, sender, mock, tmp_path):
