@@ -2,6 +2,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "clock.h"
 #include "window.h"
 
 #include <curl/curl.h>
@@ -47,14 +48,6 @@ struct api {
 	long left_ms; /* when api_run() last returned */
 	unsigned done_head, done_count;
 };
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -230,13 +223,13 @@ static void start(struct api *a, struct transfer *t)
 	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)t->len);
 	if (curl_multi_add_handle(a->multi, t->easy) != CURLM_OK) {
-		t->due_ms = now_ms() + a->o.base_delay_ms;
+		t->due_ms = clock_ms() + a->o.base_delay_ms;
 		return;
 	}
 	t->state = SLOT_FLIGHT;
 	t->attempts++;
 	t->seq = window_sent(&a->window);
-	t->deadline_ms = now_ms() + a->o.timeout_ms;
+	t->deadline_ms = clock_ms() + a->o.timeout_ms;
 	a->in_flight++;
 	a->requests++;
 }
@@ -360,9 +353,9 @@ static void retry_or_defer(struct api *a, struct transfer *t, long status,
 
 	if (t->attempts < a->o.max_attempts && !a->stopped) {
 		curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-		t->due_ms = now_ms() + backoff_delay_ms(&a->backoff,
-							t->attempts - 1,
-							retry_after > 0 ? (long)retry_after : -1);
+		t->due_ms = clock_ms() + backoff_delay_ms(&a->backoff,
+							  t->attempts - 1,
+							  retry_after > 0 ? (long)retry_after : -1);
 		t->state = SLOT_WAITING;
 		return;
 	}
@@ -463,7 +456,7 @@ int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 {
 	CURLMcode rc;
 	int running;
-	long now = now_ms();
+	long now = clock_ms();
 
 	shift_deadlines(a, now);
 
@@ -485,10 +478,10 @@ int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "libcurl: %s", curl_multi_strerror(rc));
 		return -1;
 	}
-	expire(a, now_ms());
+	expire(a, clock_ms());
 	if (!a->stopped)
-		start_due(a, now_ms());
-	a->left_ms = now_ms();
+		start_due(a, clock_ms());
+	a->left_ms = clock_ms();
 	return 0;
 }
 

@@ -1,15 +1,8 @@
 #include "progress.h"
 
+#include "clock.h"
+
 #include <string.h>
-#include <time.h>
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 void progress_init(struct progress *p, FILE *out, int enabled)
 {
@@ -76,7 +69,7 @@ void progress_update(struct progress *p, const struct progress_state *s)
 
 	if (!p->enabled)
 		return;
-	now = now_ms();
+	now = clock_ms();
 	if (p->shown && now - p->last_ms < 250)
 		return;
 	p->last_ms = now;

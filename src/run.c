@@ -1,6 +1,7 @@
 #include "run.h"
 
 #include "api.h"
+#include "clock.h"
 #include "idset.h"
 #include "journal.h"
 #include "log.h"
@@ -13,7 +14,6 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A letter read and encoded, waiting for its claim or for a slot. */
 struct pending {
@@ -58,14 +58,6 @@ struct run {
 	unsigned deferred_in_row;
 	char err[1024];
 };
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Open the next input file; 0 when there is none left. */
 static int open_next_file(struct run *r)
@@ -242,13 +234,13 @@ static int flush_due(const struct run *r)
 	/* room must remain for every letter the api and queue may return */
 	if (n >= r->o->claim_batch)
 		return 1;
-	return now_ms() - r->oldest_ms >= r->o->flush_ms;
+	return clock_ms() - r->oldest_ms >= r->o->flush_ms;
 }
 
 static void note_arrival(struct run *r)
 {
 	if (r->nresults + r->nreleases == 0)
-		r->oldest_ms = now_ms();
+		r->oldest_ms = clock_ms();
 }
 
 static void record(struct run *r, const struct api_done *d, int status)
@@ -530,7 +522,7 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	       struct log *log, struct run_stats *st)
 {
 	struct run r;
-	struct timespec t0, t1;
+	double t0 = clock_s();
 
 	memset(&r, 0, sizeof(r));
 	memset(st, 0, sizeof(*st));
@@ -539,7 +531,6 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	r.store = store;
 	r.log = log;
 	r.st = st;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r.bytes_total = input_size(o);
 	if (run_init(&r, o) < 0) {
 		log_error(log, "out of memory");
@@ -554,7 +545,5 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	}
 	run_release(&r);
 	progress_clear(o->progress);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	st->seconds = (double)(t1.tv_sec - t0.tv_sec) +
-		      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	st->seconds = clock_s() - t0;
 }

@@ -69,10 +69,10 @@
  *    dates, null and int64 are kept as such: claims work as on MongoDB.
  */
 #include "cfg.h"
+#include "clock.h"
 #include "store.h"
 
 #include <bson/bson.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <mongoc/mongoc.h>
 #include <stdio.h>
@@ -257,25 +257,6 @@ static int connect_client(struct store_mongo *m)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Sleep, through signals: the wait is bounded by reconnect_timeout. */
-static void nap(double seconds)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)seconds;
-	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /*
  * Run attempt until it succeeds.  While the server is away, start a new
  * client and run it again, for at most reconnect_timeout seconds from the
@@ -295,8 +276,8 @@ static int retrying(struct store_mongo *m,
 			break;
 		disconnect(m);
 		if (deadline < 0)
-			deadline = now_s() + m->reconnect_timeout;
-		left = deadline - now_s();
+			deadline = clock_s() + m->reconnect_timeout;
+		left = deadline - clock_s();
 		if (left <= 0) {
 			snprintf(err, errlen,
 				 "lost the connection to MongoDB at '%s' while "
@@ -305,7 +286,7 @@ static int retrying(struct store_mongo *m,
 				 m->where, what, m->reconnect_timeout, m->msg);
 			return -1;
 		}
-		nap(pause < left ? pause : left);
+		clock_nap(pause < left ? pause : left);
 		pause = pause * 2 < 1 ? pause * 2 : 1;
 	}
 	snprintf(err, errlen, "MongoDB at '%s', collection '%s.%s': cannot %s: %s",

@@ -1,7 +1,7 @@
 /*
  * fuzz_config: libFuzzer target for src/cfg.c (typed INI over inih).
  *
- * The keys are sender's own: a copy of the core table of sender.c ([api],
+ * The keys are sender's own: the core table of src/core_keys.c ([api],
  * [retry], [store]) and the sqlite backend's table, taken from the store
  * registry.  Each input is written to a memfd and loaded with
  * cfg_load_file() through its /proc/self/fd path.  Then (abort() otherwise):
@@ -20,6 +20,7 @@
  *    wins and its origin is "PATH:LINE" of that line.
  */
 #include "cfg.h"
+#include "core_keys.h"
 #include "store.h"
 
 #include <ctype.h>
@@ -29,29 +30,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-/* Keep in step with core_keys in sender.c. */
-static const struct cfg_key core_keys[] = {
-	{ "api", "url", CFG_STRING, "http://test.webjet.pro/api.php", 0, 0,
-	  "SENDER_API_URL", "where letters are POSTed" },
-	{ "api", "timeout", CFG_SECONDS, "30", 0, 3600, NULL,
-	  "seconds for one request" },
-	{ "api", "concurrency", CFG_UINT, "32", 1, 1024, NULL,
-	  "most requests in flight" },
-	{ "retry", "max_attempts", CFG_UINT, "8", 1, 1000, NULL,
-	  "POSTs per letter before it is deferred" },
-	{ "retry", "base_delay_ms", CFG_UINT, "200", 1, 3600000, NULL,
-	  "first backoff ceiling, doubled per attempt" },
-	{ "retry", "max_delay_ms", CFG_UINT, "30000", 1, 3600000, NULL,
-	  "largest backoff (Retry-After may ask for more)" },
-	{ "store", "backend", CFG_STRING, "sqlite", 0, 0, NULL,
-	  "where results are kept" },
-	{ "store", "journal", CFG_STRING, "sender.journal", 0, 0, NULL,
-	  "where answers go when the database fails" },
-	{ "store", "claim_lease", CFG_UINT, "3600", 0, 31536000, NULL,
-	  "seconds before --reclaim takes a claim of another host's run" },
-	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
-};
 
 static const struct cfg_key *tables[3];
 static int memfd = -1;
