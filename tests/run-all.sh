@@ -13,10 +13,7 @@ tests/run-unit.sh "$@" >"$unit_out" 2>&1
 unit_rc=$?
 cat "$unit_out"
 
-# mongodb is left out by default: on FerretDB every update scans the
-# collection and its scenarios take minutes each;
-# SENDER_TEST_BACKENDS=mongodb runs them.
-: "${SENDER_TEST_BACKENDS:=$("${SENDER_BIN:-./sender}" --version | sed -n 's/^backends: //p' | tr -d ',' | sed 's/ *mongodb//')}"
+: "${SENDER_TEST_BACKENDS:=$("${SENDER_BIN:-./sender}" --version | sed -n 's/^backends: //p' | tr -d ',')}"
 export SENDER_TEST_BACKENDS
 echo "integration: backends: $SENDER_TEST_BACKENDS"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" \
