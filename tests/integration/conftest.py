@@ -509,7 +509,7 @@ def wait_for(pred, timeout, step=0.01):
 
 def run_measured(sender, args, api_url, timeout=120, env=None, **cfg):
     """Run sender and return (Result, peak RSS in bytes) of that process
-    alone.
+    alone; the Result's cpu is its user + system seconds.
 
     design: measured by /usr/bin/time, not by wait4 here: a child forked
     (or vforked) from pytest inherits pytest's peak RSS, and Linux keeps
@@ -527,7 +527,7 @@ def run_measured(sender, args, api_url, timeout=120, env=None, **cfg):
                          ":quarantine_size_mb=1").lstrip(":")
     t0 = time.monotonic()
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o",
+        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M %U %S", "-o",
                               str(rss)] + argv, stdin=subprocess.DEVNULL,
                              stdout=fo, stderr=fe, env=sender_env(e))
     try:
@@ -538,7 +538,9 @@ def run_measured(sender, args, api_url, timeout=120, env=None, **cfg):
         pytest.fail("sender ran longer than %d s" % timeout)
     p.argv = argv
     r = result_of(p, out, err, time.monotonic() - t0)
-    return r, int(rss.read_text().split()[-1]) * 1024
+    kib, user, system = rss.read_text().split()[-3:]
+    r.cpu = float(user) + float(system)
+    return r, int(kib) * 1024
 
 
 # ---------------------------------------------------------------- XML

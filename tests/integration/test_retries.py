@@ -5,7 +5,7 @@ import time
 import pytest
 
 from conftest import (assert_json_summary, assert_no_claims, closed_port_url,
-                      result_of, wait_for, write_letters)
+                      result_of, run_measured, wait_for, write_letters)
 
 
 def test_503_retried_until_delivered(store, sender, mock, tmp_path):
@@ -140,6 +140,29 @@ def test_connection_refused_is_deferred(store, sender, tmp_path):
                    max_attempts=2)
     assert r.code == 1, r
     assert_json_summary(r, letters=3, delivered=0, deferred=3)
+    assert store.rows() == {}, "claims left: %r" % store.rows()
+
+
+@pytest.mark.parametrize("where", ["refused", "dns"])
+def test_dead_api_ends_in_bounded_time(store, sender, tmp_path, where):
+    """The API never answers: a closed port, or a host name that does not
+    resolve (.invalid, RFC 6761).  Each letter is retried then deferred,
+    its claim released; after a run of deferred letters the run stops
+    (exit 1) instead of trying all 2,000, naming the URL; it waits in
+    backoff without burning a core."""
+    url = closed_port_url() if where == "refused" else \
+        "http://sender-test.invalid/api.php"
+    path = write_letters(tmp_path / "a.xml", range(1, 2001))
+    r, _ = run_measured(sender, [path, "--json"], url, max_attempts=4,
+                        base_delay_ms=50, max_delay_ms=400)
+    assert r.code == 1, r
+    s = assert_json_summary(r, consistent=False, delivered=0)
+    assert 1 <= s["deferred"] < 200, r
+    assert s["requests"] <= 4 * s["deferred"] + 64, r
+    assert url.split("/")[2] in r.err, r
+    assert r.seconds < 60, r
+    assert r.cpu < max(1.0, r.seconds / 2), \
+        "%.2f s of CPU in %.2f s: a busy loop?" % (r.cpu, r.seconds)
     assert store.rows() == {}, "claims left: %r" % store.rows()
 
 
