@@ -84,8 +84,11 @@ run() {
 	rss=$(tail -n 1 "$T/time" | awk '{ printf "%.1f MiB", $1 / 1024 }')
 	[ -n "$done" ] || { tail -n 5 "$T/err" >&2; done=0; }
 	say "$name: exit $rc, $done recorded in $secs s"
-	ROWS+=("$(printf '%-34s %9s %9s %11s %10s  exit %s' "$name" "$done" "$secs" \
-		"$(awk -v d="$done" -v s="$secs" 'BEGIN { printf "%.0f", d / s }')" "$rss" "$rc")")
+	local how="exit $rc"
+	# timeout(1) says 124 when it had to send the signal
+	[ "$limit" -gt 0 ] && [ "$rc" = 124 ] && how="SIGTERM after $limit s"
+	ROWS+=("$(printf '%-34s %9s %9s %11s %10s  %s' "$name" "$done" "$secs" \
+		"$(awk -v d="$done" -v s="$secs" 'BEGIN { printf "%.0f", d / s }')" "$rss" "$how")")
 }
 
 for b in $WANTED; do
