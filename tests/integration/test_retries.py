@@ -1,5 +1,6 @@
 """SPEC 3 and 6: retries, deferred letters, and a misconfigured API."""
 
+import os
 import time
 
 import pytest
@@ -161,8 +162,9 @@ def test_dead_api_ends_in_bounded_time(store, sender, tmp_path, where):
     assert s["requests"] <= 4 * s["deferred"] + 64, r
     assert url.split("/")[2] in r.err, r
     assert r.seconds < 60, r
-    assert r.cpu < max(1.0, r.seconds / 2), \
-        "%.2f s of CPU in %.2f s: a busy loop?" % (r.cpu, r.seconds)
+    if not os.environ.get("SENDER_VALGRIND"):  # valgrind's CPU, not ours
+        assert r.cpu < max(1.0, r.seconds / 2), \
+            "%.2f s of CPU in %.2f s: a busy loop?" % (r.cpu, r.seconds)
     assert store.rows() == {}, "claims left: %r" % store.rows()
 
 
