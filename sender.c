@@ -34,11 +34,14 @@ enum exit_status {
 /* The most letters ever claimed per store round trip. */
 #define CLAIM_BATCH_MAX 1000
 
-static volatile sig_atomic_t signals_seen, last_signal;
+static volatile sig_atomic_t signals_seen, first_signal;
 
+/* The run stops with the status of the first signal: a second one only
+ * cuts the drain short (and may be delivered first when both wait). */
 static void on_signal(int sig)
 {
-	last_signal = sig;
+	if (signals_seen == 0)
+		first_signal = sig;
 	signals_seen++;
 }
 
@@ -254,7 +257,11 @@ static void install_signals(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	/* one handler at a time, so that "first" means first */
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGHUP);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	/* a closed terminal: stop as gently as for SIGTERM (exit 129) */
@@ -340,7 +347,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.api_url = ao.url;
 	ro.journal = cfg_str(cfg, "store", "journal");
 	ro.signals = &signals_seen;
-	ro.last_signal = &last_signal;
+	ro.first_signal = &first_signal;
 	if (!o->dry_run) {
 		store = store_open(store_find(cfg_str(cfg, "store", "backend")),
 				   cfg, &owner, err, sizeof(err));

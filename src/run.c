@@ -345,7 +345,7 @@ static void watch_signals(struct run *r)
 	if (n == 0)
 		return;
 	if (!r->stopping) {
-		r->st->signal = *r->o->last_signal;
+		r->st->signal = *r->o->first_signal;
 		log_event(r->log, LOG_WARN, EV_SIGNAL, -1,
 			  "stopping on signal %d: finishing the requests in "
 			  "flight (a second signal abandons them)",
@@ -395,7 +395,7 @@ static void dry_run(struct run *r)
 
 	while (!r->input_done) {
 		if (r->o->signals && *r->o->signals) {
-			r->st->signal = *r->o->last_signal;
+			r->st->signal = *r->o->first_signal;
 			break;
 		}
 		next_letter(r, &p); /* valid letters are counted as read */

@@ -28,9 +28,9 @@ struct run_opts {
 	const char *api_url;	/* for messages */
 	const char *journal;	/* where outcomes go if the store fails */
 	struct progress *progress; /* the live line, or NULL */
-	/* count of SIGINT/SIGTERM received, and the last one */
+	/* count of SIGINT/SIGTERM/SIGHUP received, and the first one */
 	const volatile sig_atomic_t *signals;
-	const volatile sig_atomic_t *last_signal;
+	const volatile sig_atomic_t *first_signal;
 };
 
 struct run_stats {

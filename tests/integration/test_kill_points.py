@@ -18,6 +18,7 @@ the mock's log and the store, per id:
 Run for every backend of the suite (the `store` fixture).
 """
 
+import os
 import re
 import signal
 import time
@@ -60,6 +61,11 @@ def start_and_stop_at(sender, m, path, after, sigs, gap=0.0):
             # Point 0: as soon as sender catches signals, before it has
             # opened the store (a signal before exec'd code runs kills
             # any program).
+            if os.environ.get("SENDER_VALGRIND") and \
+                    sigs[0] != signal.SIGKILL:
+                p.kill()
+                pytest.skip("under valgrind, which catches every signal "
+                            "from its start, point 0 cannot be seen")
             assert wait_for(lambda: catches(p.pid, sigs[0]), 10)
         for k, sig in enumerate(sigs):
             if k:
