@@ -342,7 +342,7 @@ say "building bench/bare_loop.c"
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$T/bare_loop" \
 	"$ROOT/bench/bare_loop.c" $(pkg-config --cflags --libs libcurl)
 
-say "generating $N, $N1, $NLAT, $NCAP and $BIG letters"
+say "generating $N, $N1, $NLAT, $NCAP, $NMONGO and $BIG letters"
 gen() { python3 "$ROOT/bench/gen_letters.py" "$1" >"$T/letters.$1.xml"; }
 for n in $(printf '%s\n' "$N" "$N1" "$NLAT" "$NCAP" "$BIG" "$NMONGO" 10 | sort -un); do
 	gen "$n"

@@ -277,6 +277,16 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
+	/*
+	 * A read error ends the lines like the end of the file does: without
+	 * this check a directory (fopen() takes it, reads fail with EISDIR)
+	 * or an I/O error would leave the defaults in force without a word.
+	 */
+	if (!p.failed && ferror(p.fp)) {
+		snprintf(err, errlen, "cannot read config '%s': %s", path,
+			 strerror(errno));
+		p.failed = 1;
+	}
 	fclose(p.fp);
 	free(p.buf);
 	if (p.failed)

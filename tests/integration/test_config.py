@@ -128,6 +128,30 @@ def test_missing_config_file(store, sender, mock, tmp_path):
     assert m.requests() == []
 
 
+def test_config_syntax_error(store, sender, url_mock, tmp_path):
+    """A line that is neither a section, a key = value nor a comment."""
+    def mutate(lines):
+        k = lines.index("[retry]\n")
+        lines.insert(k + 1, "max_attempts 3\n")
+        return k + 2, "INI line"
+    bad_run(sender, url_mock, tmp_path, mutate)
+
+
+def test_config_that_cannot_be_read(store, sender, mock, tmp_path):
+    """A configuration path that is a directory (as root, permissions do
+    not make a file unreadable): exit 2 naming it, nothing sent or
+    written."""
+    m = mock()
+    letters = write_letters(tmp_path / "a.xml", [1])
+    folder = tmp_path / "conf.d"
+    folder.mkdir()
+    r = sender.run([letters], config=folder)
+    assert r.code == 2, r
+    assert str(folder) in r.err, r
+    assert m.requests() == []
+    assert store.untouched()
+
+
 # The example of SPEC section 4, verbatim.
 SPEC_INI = """\
 [api]
