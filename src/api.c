@@ -478,10 +478,11 @@ int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "libcurl: %s", curl_multi_strerror(rc));
 		return -1;
 	}
-	expire(a, clock_ms());
+	now = clock_ms(); /* once, after the wait: this turn's end */
+	expire(a, now);
 	if (!a->stopped)
-		start_due(a, clock_ms());
-	a->left_ms = clock_ms();
+		start_due(a, now);
+	a->left_ms = now;
 	return 0;
 }
 

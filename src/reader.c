@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libxml/entities.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/xmlreader.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,6 +153,9 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 	 */
 	int huge = e && e->code == XML_ERR_NO_MEMORY && e->message &&
 		   strstr(e->message, "huge") != NULL;
+	_Static_assert(XML_MAX_TEXT_LENGTH == 10000000 &&
+			       READER_SUBJECT_MAX == 65536,
+		       "the 'huge' message below spells both limits out");
 
 	if (e == NULL || (e->level < XML_ERR_FATAL && !undeclared && !huge))
 		return;

@@ -169,23 +169,16 @@ def test_signal_at_many_points(store, sender, mock, tmp_path, after, sig,
 @pytest.mark.parametrize("after", [1, 20])
 def test_second_signal_during_drain(store, sender, mock, tmp_path, after):
     """SIGTERM then SIGINT while slow requests are in flight: the run exits
-    at once with the first signal's status (143), says how many letters it abandoned in flight, and
-    keeps exactly those claimed for --reclaim."""
+    at once with the first signal's status (143), says how many letters
+    it abandoned in flight, and keeps exactly those claimed for
+    --reclaim."""
     path = write_letters(tmp_path / "a.xml", range(1, N + 1))
     # Answers slow enough that the drain is still waiting for them when
     # the second signal comes.
     m = mock("--latency-ms", 400)
-    p, out, err = sender.popen([path, "-j", 8, "--json"], api_url=m.url)
-    try:
-        assert wait_for(lambda: m.stats()["requests"] >= after, 60)
-        p.send_signal(signal.SIGTERM)
-        time.sleep(0.05)
-        p.send_signal(signal.SIGINT)
-        p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    p, out, err = start_and_stop_at(sender, m, path, after,
+                                    [signal.SIGTERM, signal.SIGINT],
+                                    gap=0.05)
     assert p.returncode == 143, p.returncode
     r = result_of(p, out, err)
     in_flight = len(store.claimed_ids())
