@@ -104,9 +104,20 @@ static void usage(FILE *out)
 /* Returns 0, or the exit status when the program should stop now. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_API_URL = 256, OPT_BACKEND, OPT_DRY_RUN, OPT_RECLAIM,
-	       OPT_JSON, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_VERSION,
-	       OPT_REPLAY, OPT_STATUS, OPT_PRINT_CONFIG, OPT_LOG_FORMAT };
+	enum {
+		OPT_API_URL = 256,
+		OPT_BACKEND,
+		OPT_DRY_RUN,
+		OPT_RECLAIM,
+		OPT_JSON,
+		OPT_PROGRESS,
+		OPT_NO_PROGRESS,
+		OPT_VERSION,
+		OPT_REPLAY,
+		OPT_STATUS,
+		OPT_PRINT_CONFIG,
+		OPT_LOG_FORMAT
+	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "api-url", required_argument, NULL, OPT_API_URL },
@@ -145,8 +156,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_LOG_FORMAT:
 			if (strcmp(optarg, "json") != 0 &&
 			    strcmp(optarg, "text") != 0) {
-				fprintf(stderr, "sender: --log-format takes text "
-						"or json, not '%s'\n", optarg);
+				fprintf(stderr,
+					"sender: --log-format takes text "
+					"or json, not '%s'\n",
+					optarg);
 				return EXIT_USAGE;
 			}
 			o->log_json = optarg[0] == 'j';
@@ -156,9 +169,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'v': o->verbose++; break;
 		case OPT_PROGRESS: o->progress = 1; break;
 		case OPT_NO_PROGRESS: o->progress = 0; break;
-		case 'h':
-			usage(stdout);
-			return -EXIT_DONE - 1;
+		case 'h': usage(stdout); return -EXIT_DONE - 1;
 		case OPT_VERSION:
 			printf("sender %s\nbackends: %s\n%s\n", SENDER_VERSION,
 			       store_names(), curl_version());
@@ -176,8 +187,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return EXIT_USAGE;
 	}
 	if (o->nfiles == 0 && !o->replay && !o->status && !o->print_config) {
-		fprintf(stderr, "sender: no input file given (use - for standard "
-				"input); try 'sender --help'\n");
+		fprintf(stderr,
+			"sender: no input file given (use - for standard "
+			"input); try 'sender --help'\n");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -217,13 +229,15 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 				   err, errlen) < 0) ||
 	    (o->backend && cfg_set(cfg, "store", "backend", o->backend,
 				   "--backend", err, errlen) < 0) ||
-	    (o->concurrency && cfg_set(cfg, "api", "concurrency", o->concurrency,
-				       "--concurrency", err, errlen) < 0))
+	    (o->concurrency &&
+	     cfg_set(cfg, "api", "concurrency", o->concurrency, "--concurrency",
+		     err, errlen) < 0))
 		return -1;
 	backend = store_find(cfg_str(cfg, "store", "backend"));
 	if (backend == NULL) {
-		snprintf(err, errlen, "%s: unknown backend '%s' in key 'backend' "
-				      "of section [store] (known: %s)",
+		snprintf(err, errlen,
+			 "%s: unknown backend '%s' in key 'backend' "
+			 "of section [store] (known: %s)",
 			 cfg_find(cfg, "store", "backend")->origin,
 			 cfg_str(cfg, "store", "backend"), store_names());
 		return -1;
@@ -232,8 +246,9 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 		return -1;
 	if (cfg_uint(cfg, "retry", "max_delay_ms") <
 	    cfg_uint(cfg, "retry", "base_delay_ms")) {
-		snprintf(err, errlen, "%s: key 'max_delay_ms' of section [retry] "
-				      "is below base_delay_ms",
+		snprintf(err, errlen,
+			 "%s: key 'max_delay_ms' of section [retry] "
+			 "is below base_delay_ms",
 			 cfg_find(cfg, "retry", "max_delay_ms")->origin);
 		return -1;
 	}
@@ -287,38 +302,42 @@ static int verdict(const struct run_stats *st)
  * The closing words: warnings that need the totals, the summary line, the
  * JSON object.  With -q a run that ends with exit 0 says nothing at all.
  */
-static void report(const struct options *o, const struct run_stats *st,
-		   int rc, struct log *log)
+static void report(const struct options *o, const struct run_stats *st, int rc,
+		   struct log *log)
 {
 	char line[512];
 
 	log_finish(log);
 	if (o->dry_run)
-		log_warn(log, "dry run: %lu valid letters, nothing was sent or "
-			      "written",
+		log_warn(log,
+			 "dry run: %lu valid letters, nothing was sent or "
+			 "written",
 			 st->letters - st->skipped - st->invalid);
 	if (st->held)
-		log_warn(log, "%lu letters are claimed by another run (or by a "
-			      "killed one: see --reclaim); run again later",
+		log_warn(log,
+			 "%lu letters are claimed by another run (or by a "
+			 "killed one: see --reclaim); run again later",
 			 st->held);
 	if (st->in_doubt)
-		log_warn(log, "%lu letters were abandoned in flight and stay "
-			      "claimed: the API may have them",
+		log_warn(log,
+			 "%lu letters were abandoned in flight and stay "
+			 "claimed: the API may have them",
 			 st->in_doubt);
 	summary_line(st, line, sizeof(line));
 	if (!(o->quiet && rc == EXIT_DONE))
 		log_event(log, LOG_ERROR, EV_SUMMARY, -1, "%s", line);
 	if (o->json && summary_json(st, stdout) < 0)
-		log_error(log, "cannot write the JSON summary to standard output");
+		log_error(log,
+			  "cannot write the JSON summary to standard output");
 }
 
 static int send_files(const struct options *o, const struct cfg *cfg,
 		      struct log *log)
 {
 	char err[1024], host[256] = "localhost", owner_name[400];
-	struct store_owner owner = {
-		owner_name, o->reclaim, (long)cfg_uint(cfg, "store", "claim_lease")
-	};
+	struct store_owner owner = { owner_name, o->reclaim,
+				     (long)cfg_uint(cfg, "store",
+						    "claim_lease") };
 	struct run_opts ro = { 0 };
 	struct api_opts ao;
 	struct store *store = NULL;
@@ -463,12 +482,14 @@ static int replay(const struct options *o, const struct cfg *cfg,
 		}
 		if (more) {
 			/* the reader reuses its line: keep the error text */
-			texts[n] = batch[n].error ? strdup(batch[n].error) : NULL;
+			texts[n] = batch[n].error ? strdup(batch[n].error)
+						  : NULL;
 			batch[n].error = texts[n];
 			n++;
 		}
 		if (n == BATCH || (!more && n)) {
-			if (store_finish(store, batch, n, err, sizeof(err)) < 0) {
+			if (store_finish(store, batch, n, err, sizeof(err)) <
+			    0) {
 				log_error(log, "%s; the journal is kept", err);
 				goto out;
 			}
@@ -480,8 +501,9 @@ static int replay(const struct options *o, const struct cfg *cfg,
 			n = 0;
 		}
 	}
-	fprintf(stderr, "sender: replayed %lu answers from '%s' into %s; "
-			"replaying it again changes nothing\n",
+	fprintf(stderr,
+		"sender: replayed %lu answers from '%s' into %s; "
+		"replaying it again changes nothing\n",
 		total, o->replay, store->ops->name);
 	rc = EXIT_DONE;
 out:
@@ -510,7 +532,8 @@ int main(int argc, char **argv)
 		return rc;
 	log_init(&log,
 		 o.quiet ? LOG_ERROR
-			 : (enum log_level)(LOG_WARN + (o.verbose > 2 ? 2 : o.verbose)),
+			 : (enum log_level)(LOG_WARN +
+					    (o.verbose > 2 ? 2 : o.verbose)),
 		 o.log_json, stderr);
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
 		log_error(&log, "%s; nothing was sent", err);

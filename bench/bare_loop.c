@@ -25,8 +25,8 @@
 #define BODY_MAX 65536
 
 struct bodies {
-	char *arena;	/* every body, back to back */
-	size_t *off;	/* start of body i in arena; off[n] is the end */
+	char *arena; /* every body, back to back */
+	size_t *off; /* start of body i in arena; off[n] is the end */
 	unsigned long n;
 };
 
@@ -50,8 +50,7 @@ static size_t discard(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static int read_template(const char *path, char *out, size_t size,
-			 size_t *len)
+static int read_template(const char *path, char *out, size_t size, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	size_t n;
@@ -66,8 +65,10 @@ static int read_template(const char *path, char *out, size_t size,
 		n--;
 	out[n] = '\0';
 	if (strncmp(out, "id=", 3) != 0 || strchr(out, '&') == NULL) {
-		fprintf(stderr, "bare_loop: '%s' is not a body like "
-				"'id=1&message=...'\n", path);
+		fprintf(stderr,
+			"bare_loop: '%s' is not a body like "
+			"'id=1&message=...'\n",
+			path);
 		return -1;
 	}
 	*len = n;
@@ -75,8 +76,7 @@ static int read_template(const char *path, char *out, size_t size,
 }
 
 /* Request i (from 1) gets the template with "id=i" in front. */
-static int build_bodies(struct bodies *b, const char *tmpl,
-			unsigned long n)
+static int build_bodies(struct bodies *b, const char *tmpl, unsigned long n)
 {
 	const char *rest = strchr(tmpl, '&');
 	size_t rest_len = strlen(rest), per = rest_len + 16, pos = 0;
@@ -112,8 +112,7 @@ static CURL *new_easy(const char *url, struct curl_slist *headers)
 	return e;
 }
 
-static void start(CURLM *m, CURL *e, const struct bodies *b,
-		  unsigned long i)
+static void start(CURLM *m, CURL *e, const struct bodies *b, unsigned long i)
 {
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, b->arena + b->off[i]);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,

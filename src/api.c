@@ -19,16 +19,16 @@ enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_FLIGHT };
 /* One letter held by the api, and the easy handle that carries it. */
 struct transfer {
 	enum slot_state state;
-	CURL *easy;	/* kept across letters: its connection is reused */
+	CURL *easy; /* kept across letters: its connection is reused */
 	uint32_t id;
 	long line;
-	char *body;	/* owned */
+	char *body; /* owned */
 	size_t len;
 	unsigned attempts;
-	long due_ms;	/* when SLOT_WAITING: earliest start */
+	long due_ms;	     /* when SLOT_WAITING: earliest start */
 	unsigned long order; /* when it was handed in: older goes first */
-	unsigned long seq; /* window sequence number of the request */
-	long deadline_ms; /* when SLOT_FLIGHT: give up, on the api's clock */
+	unsigned long seq;   /* window sequence number of the request */
+	long deadline_ms;    /* when SLOT_FLIGHT: give up, on the api's clock */
 	struct buf answer;
 	char error[CURL_ERROR_SIZE];
 };
@@ -45,7 +45,7 @@ struct api {
 	struct window window;
 	struct backoff backoff;
 	struct api_done *done; /* ring of o.concurrency entries */
-	long left_ms; /* when api_run() last returned */
+	long left_ms;	       /* when api_run() last returned */
 	unsigned done_head, done_count;
 };
 
@@ -353,9 +353,10 @@ static void retry_or_defer(struct api *a, struct transfer *t, long status,
 
 	if (t->attempts < a->o.max_attempts && !a->stopped) {
 		curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-		t->due_ms = clock_ms() + backoff_delay_ms(&a->backoff,
-							  t->attempts - 1,
-							  retry_after > 0 ? (long)retry_after : -1);
+		t->due_ms = clock_ms() +
+			    backoff_delay_ms(&a->backoff, t->attempts - 1,
+					     retry_after > 0 ? (long)retry_after
+							     : -1);
 		t->state = SLOT_WAITING;
 		return;
 	}
@@ -408,7 +409,8 @@ static void collect(struct api *a)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&t);
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 		curl_multi_remove_handle(a->multi, t->easy);
 		a->in_flight--;
@@ -466,9 +468,9 @@ int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 	if (rc == CURLM_OK) {
 		collect(a);
 		if (a->done_count == 0) {
-			rc = curl_multi_poll(a->multi, NULL, 0,
-					     (int)next_due_in(a, now, timeout_ms),
-					     NULL);
+			rc = curl_multi_poll(
+				a->multi, NULL, 0,
+				(int)next_due_in(a, now, timeout_ms), NULL);
 			if (rc == CURLM_OK)
 				rc = curl_multi_perform(a->multi, &running);
 			collect(a);

@@ -18,11 +18,11 @@
 
 struct api_opts {
 	const char *url;
-	long timeout_ms;	 /* one request */
-	unsigned concurrency;	 /* slots, and the window's ceiling */
-	unsigned max_attempts;	 /* POSTs per letter before deferring */
+	long timeout_ms;       /* one request */
+	unsigned concurrency;  /* slots, and the window's ceiling */
+	unsigned max_attempts; /* POSTs per letter before deferring */
 	long base_delay_ms, max_delay_ms;
-	uint64_t seed;		 /* for the backoff jitter */
+	uint64_t seed; /* for the backoff jitter */
 };
 
 enum outcome {

@@ -89,8 +89,7 @@ static int check_value(const struct cfg_key *k, const char *v, char *why,
 
 	switch (k->type) {
 	case CFG_STRING:
-	case CFG_SECRET:
-		return 0;
+	case CFG_SECRET: return 0;
 	case CFG_UINT:
 		for (p = v; *p; p++) {
 			if (*p < '0' || *p > '9' || p - v > 18) {
@@ -101,7 +100,8 @@ static int check_value(const struct cfg_key *k, const char *v, char *why,
 			n = n * 10 + (unsigned)(*p - '0');
 		}
 		if (p == v || n < k->min || n > k->max) {
-			snprintf(why, whylen, "'%s' is not a whole number from %lu to %lu",
+			snprintf(why, whylen,
+				 "'%s' is not a whole number from %lu to %lu",
 				 v, k->min, k->max);
 			return -1;
 		}
@@ -117,9 +117,10 @@ static int check_value(const struct cfg_key *k, const char *v, char *why,
 		if (end == v || *end || errno ||
 		    v[strspn(v, "0123456789.")] != '\0' || !(d * 1000 >= 1) ||
 		    d > (double)k->max) {
-			snprintf(why, whylen,
-				 "'%s' is not a number of seconds from 0.001 to %lu",
-				 v, k->max);
+			snprintf(
+				why, whylen,
+				"'%s' is not a number of seconds from 0.001 to %lu",
+				v, k->max);
 			return -1;
 		}
 		return 0;
@@ -136,16 +137,18 @@ int cfg_set(struct cfg *c, const char *section, const char *name,
 
 	if (e == NULL) {
 		if (!section_known(c, section))
-			snprintf(err, errlen, "%s: unknown section [%s] (key '%s')",
-				 origin, section, name);
+			snprintf(err, errlen,
+				 "%s: unknown section [%s] (key '%s')", origin,
+				 section, name);
 		else
-			snprintf(err, errlen, "%s: unknown key '%s' in section [%s]",
-				 origin, name, section);
+			snprintf(err, errlen,
+				 "%s: unknown key '%s' in section [%s]", origin,
+				 name, section);
 		return -1;
 	}
 	if (check_value(e->key, value, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: key '%s' in section [%s]: %s", origin,
-			 name, section, why);
+		snprintf(err, errlen, "%s: key '%s' in section [%s]: %s",
+			 origin, name, section, why);
 		return -1;
 	}
 	v = strdup(value);
@@ -187,8 +190,10 @@ static int section_line(struct file_parse *p, const char *line)
 		return 0;
 	end = strchr(s, ']');
 	if (end == NULL) {
-		snprintf(p->err, p->errlen, "%s:%d: '[' without ']' (expected "
-			 "[section])", p->path, p->line);
+		snprintf(p->err, p->errlen,
+			 "%s:%d: '[' without ']' (expected "
+			 "[section])",
+			 p->path, p->line);
 		p->failed = 1;
 		return -1;
 	}
@@ -232,8 +237,9 @@ static char *read_line(char *str, int num, void *stream)
 	indent = strspn(p->buf, " \t\v\f\r");
 	if (n - indent - (n > indent && p->buf[n - 1] == '\n') >
 	    (size_t)num - 2) {
-		snprintf(p->err, p->errlen, "%s:%d: line longer than %d characters",
-			 p->path, p->line, num - 2);
+		snprintf(p->err, p->errlen,
+			 "%s:%d: line longer than %d characters", p->path,
+			 p->line, num - 2);
 		p->failed = 1;
 		return NULL;
 	}
@@ -253,12 +259,13 @@ static int on_key(void *user, const char *section, const char *name,
 		return 0;
 	snprintf(origin, sizeof(origin), "%s:%d", p->path, p->line);
 	if (section[0] == '\0') {
-		snprintf(p->err, p->errlen, "%s: key '%s' is outside any section",
-			 origin, name);
+		snprintf(p->err, p->errlen,
+			 "%s: key '%s' is outside any section", origin, name);
 		p->failed = 1;
 		return 0;
 	}
-	if (cfg_set(p->cfg, section, name, value, origin, p->err, p->errlen) < 0) {
+	if (cfg_set(p->cfg, section, name, value, origin, p->err, p->errlen) <
+	    0) {
 		p->failed = 1;
 		return 0;
 	}
@@ -292,8 +299,10 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	if (p.failed)
 		return -1;
 	if (rc != 0) {
-		snprintf(err, errlen, "%s:%d: not an INI line (expected [section] or key = value)",
-			 path, rc);
+		snprintf(
+			err, errlen,
+			"%s:%d: not an INI line (expected [section] or key = value)",
+			path, rc);
 		return -1;
 	}
 	return 0;
@@ -345,7 +354,8 @@ static const struct cfg_entry *must_find(const struct cfg *c,
 	const struct cfg_entry *e = find(c, section, name);
 
 	if (e == NULL) {
-		fprintf(stderr, "sender: internal error: undeclared key %s.%s\n",
+		fprintf(stderr,
+			"sender: internal error: undeclared key %s.%s\n",
 			section, name);
 		abort();
 	}

@@ -66,12 +66,10 @@ const struct cfg_entry *cfg_find(const struct cfg *c, const char *section,
 				 const char *name);
 
 /* Getters for declared keys (the program aborts on an undeclared one). */
-const char *cfg_str(const struct cfg *c, const char *section,
-		    const char *name);
+const char *cfg_str(const struct cfg *c, const char *section, const char *name);
 unsigned long cfg_uint(const struct cfg *c, const char *section,
 		       const char *name);
-double cfg_seconds(const struct cfg *c, const char *section,
-		   const char *name);
+double cfg_seconds(const struct cfg *c, const char *section, const char *name);
 
 void cfg_release(struct cfg *c);
 

@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCKS 65536
+#define BLOCKS	  65536
 #define ARRAY_MAX 4096 /* past this many ids a bitmap is smaller */
 
 struct idset_block {
 	uint32_t count;
-	uint32_t alloc; /* array entries allocated; 0 once a bitmap */
+	uint32_t alloc;	 /* array entries allocated; 0 once a bitmap */
 	uint16_t *array; /* sorted, while alloc > 0 */
 	uint64_t *bits;	 /* 65536 bits, once dense */
 };

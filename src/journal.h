@@ -21,15 +21,14 @@ int journal_append(const char *path, const struct store_result *r, size_t n,
 		   char *err, size_t errlen);
 
 /* Open a journal for reading; NULL with err on failure. */
-struct journal_reader *journal_open(const char *path, char *err,
-				    size_t errlen);
+struct journal_reader *journal_open(const char *path, char *err, size_t errlen);
 
 /*
  * The next outcome: 1 and *out (its error text owned by the reader, valid
  * until the next call), 0 at the end, -1 with "FILE:LINE: why" in err.
  */
-int journal_next(struct journal_reader *j, struct store_result *out,
-		 char *err, size_t errlen);
+int journal_next(struct journal_reader *j, struct store_result *out, char *err,
+		 size_t errlen);
 
 void journal_close(struct journal_reader *j);
 

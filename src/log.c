@@ -30,7 +30,8 @@ void log_init(struct log *l, enum log_level level, int json, FILE *out)
 static void log_format(char *out, size_t len, const char *fmt, va_list ap)
 {
 	/* analyzer false positive: ap comes from va_start in log_event() */
-	if (vsnprintf(out, len, fmt, ap) < 0) // NOLINT(clang-analyzer-valist.Uninitialized)
+	if (vsnprintf(out, len, fmt, ap) <
+	    0) // NOLINT(clang-analyzer-valist.Uninitialized)
 		snprintf(out, len, "(message lost: bad format)");
 }
 
@@ -50,7 +51,8 @@ static void print_json(struct log *l, enum log_level level, enum log_event ev,
 	if (o && id >= 0)
 		json_object_set_new(o, "id", json_integer(id));
 	if (o == NULL) { /* not UTF-8 after all: say so rather than lose it */
-		fprintf(l->out, "{\"level\": \"%s\", \"message\": \"(not UTF-8)\"}\n",
+		fprintf(l->out,
+			"{\"level\": \"%s\", \"message\": \"(not UTF-8)\"}\n",
 			level_names[level]);
 		return;
 	}

@@ -29,7 +29,7 @@ enum log_event {
 	EV_STORAGE,   /* the store failed or is retried */
 	EV_API,	      /* the API misconfigured or down */
 	EV_SIGNAL,
-	EV_SUMMARY,   /* the closing line */
+	EV_SUMMARY, /* the closing line */
 	EV_COUNT
 };
 
@@ -55,7 +55,7 @@ void log_event(struct log *l, enum log_level level, enum log_event ev,
 void log_finish(struct log *l);
 
 #define log_error(l, ...) log_event((l), LOG_ERROR, EV_NOTE, -1, __VA_ARGS__)
-#define log_warn(l, ...) log_event((l), LOG_WARN, EV_NOTE, -1, __VA_ARGS__)
-#define log_info(l, ...) log_event((l), LOG_INFO, EV_NOTE, -1, __VA_ARGS__)
+#define log_warn(l, ...)  log_event((l), LOG_WARN, EV_NOTE, -1, __VA_ARGS__)
+#define log_info(l, ...)  log_event((l), LOG_INFO, EV_NOTE, -1, __VA_ARGS__)
 
 #endif

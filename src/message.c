@@ -46,8 +46,10 @@ char *message_form(uint32_t id, const char *to, size_t to_len,
 
 	json = message_json(to, to_len, subject, subject_len);
 	if (json == NULL) {
-		snprintf(err, errlen, "cannot encode letter %" PRIu32
-				      " as JSON (invalid UTF-8?)", id);
+		snprintf(err, errlen,
+			 "cannot encode letter %" PRIu32
+			 " as JSON (invalid UTF-8?)",
+			 id);
 		goto out;
 	}
 	escaped = curl_easy_escape(NULL, json, (int)strlen(json));

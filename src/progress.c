@@ -30,11 +30,13 @@ void progress_format(const struct progress_state *s, double rate, char *out,
 		/* the rest of the input at the speed so far */
 		if (rate > 0 && share > 0.01 && share < 1 && s->done > 0 &&
 		    (size_t)n < outlen) {
-			double left = (double)s->done * (1 - share) / share / rate;
+			double left = (double)s->done * (1 - share) / share /
+				      rate;
 			long secs = (long)left;
 
-			snprintf(out + n, outlen - (size_t)n, ", ETA %ld:%02ld:%02ld",
-				 secs / 3600, secs / 60 % 60, secs % 60);
+			snprintf(out + n, outlen - (size_t)n,
+				 ", ETA %ld:%02ld:%02ld", secs / 3600,
+				 secs / 60 % 60, secs % 60);
 		}
 	}
 }

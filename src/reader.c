@@ -20,9 +20,10 @@ struct reader {
 	xmlTextReaderPtr xml;
 	char *name;
 	int fd; /* our own descriptor, or -1 for standard input */
-	enum reader_status final; /* READER_END/ERROR once reached, else LETTER */
-	char error[512];	  /* first fatal parser error, if any */
-	char io_error[256];	  /* what libxml2's input layer said, if any */
+	enum reader_status
+		final;	    /* READER_END/ERROR once reached, else LETTER */
+	char error[512];    /* first fatal parser error, if any */
+	char io_error[256]; /* what libxml2's input layer said, if any */
 	int io_failed;
 
 	/* The letter being assembled. */
@@ -54,8 +55,7 @@ struct reader {
  * external entity, whatever the URL.  libxml2's hook is process-wide, so it
  * is installed once, before the first reader.
  */
-static xmlParserInputPtr refuse_external_entity(const char *url,
-						const char *id,
+static xmlParserInputPtr refuse_external_entity(const char *url, const char *id,
 						xmlParserCtxtPtr ctxt)
 {
 	(void)url;
@@ -88,7 +88,8 @@ static void on_generic_error(void *ctx, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	/* va_start is right above: the analyzer's valist check misreads it */
-	vsnprintf(r->io_error + n, sizeof(r->io_error) - n, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	vsnprintf(r->io_error + n, sizeof(r->io_error) - n, fmt,
+		  ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 }
 
@@ -169,12 +170,11 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 		line = xmlTextReaderGetParserLineNumber(r->xml);
 		col = xmlTextReaderGetParserColumnNumber(r->xml);
 	}
-	snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s", r->name, line,
-		 col,
-		 huge ? "a text longer than the XML reader's limit of "
-			"10,000,000 bytes (a subject may have 65,536)"
-		      : e->message ? e->message
-				   : "XML error");
+	snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s", r->name, line, col,
+		 huge	      ? "a text longer than the XML reader's limit of "
+				"10,000,000 bytes (a subject may have 65,536)"
+		 : e->message ? e->message
+			      : "XML error");
 	one_line(r->error);
 }
 
@@ -204,7 +204,8 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	r->xml = xmlReaderForFd(stdin_input ? 0 : r->fd, r->name, NULL, options);
+	r->xml = xmlReaderForFd(stdin_input ? 0 : r->fd, r->name, NULL,
+				options);
 	if (r->xml == NULL) {
 		snprintf(err, errlen, "cannot read '%s'", r->name);
 		goto fail;
@@ -426,8 +427,7 @@ static enum reader_status finish_email(struct reader *r, struct letter *out,
 	else if (reader_parse_id(r->id_text, &id, why, sizeof(why)) < 0) {
 		problem = why;
 		r->id_bad = 1;
-	}
-	else if (!r->seen_to || r->to.len == 0)
+	} else if (!r->seen_to || r->to.len == 0)
 		problem = "letter has no <to> address";
 	else if (!r->seen_subject)
 		problem = "letter has no <subject>";
@@ -473,7 +473,8 @@ static enum reader_status stop(struct reader *r, enum reader_status status,
 	if (status == READER_ERROR) {
 		if (!r->error[0] && r->io_error[0]) {
 			snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s",
-				 r->name, xmlTextReaderGetParserLineNumber(r->xml),
+				 r->name,
+				 xmlTextReaderGetParserLineNumber(r->xml),
 				 xmlTextReaderGetParserColumnNumber(r->xml),
 				 r->io_error);
 			one_line(r->error);
@@ -522,8 +523,7 @@ static enum reader_status on_node(struct reader *r, struct letter *out,
 		r->expanding = NULL;
 		collect_from_tree(r, email);
 		return finish_email(r, out, msg, msglen);
-	default:
-		break;
+	default: break;
 	}
 	return READER_END;
 }
@@ -625,7 +625,7 @@ static enum reader_status salvage_next(struct reader *r, struct letter *out,
 }
 
 static enum reader_status read_on(struct reader *r, struct letter *out,
-				   char *msg, size_t msglen)
+				  char *msg, size_t msglen)
 {
 	enum reader_status status;
 	int ret;

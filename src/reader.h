@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* Longest <to> and <subject> text accepted, in bytes after trimming. */
-#define READER_TO_MAX 2048
+#define READER_TO_MAX	   2048
 #define READER_SUBJECT_MAX 65536
 
 struct reader;
@@ -32,10 +32,10 @@ struct letter {
 };
 
 enum reader_status {
-	READER_LETTER,  /* a valid letter is in *out */
+	READER_LETTER,	/* a valid letter is in *out */
 	READER_INVALID, /* a letter was skipped; msg says why, with FILE:LINE */
-	READER_END,     /* the file is finished */
-	READER_ERROR,   /* reading stopped; msg is "FILE:LINE:COL: message" */
+	READER_END,	/* the file is finished */
+	READER_ERROR,	/* reading stopped; msg is "FILE:LINE:COL: message" */
 };
 
 /*

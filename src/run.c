@@ -100,7 +100,8 @@ static int next_letter(struct run *r, struct pending *p)
 		}
 		r->st->letters++;
 		if (rs == READER_INVALID) {
-			log_event(r->log, LOG_WARN, EV_INVALID, -1, "%s", r->err);
+			log_event(r->log, LOG_WARN, EV_INVALID, -1, "%s",
+				  r->err);
 			r->st->invalid++;
 			continue;
 		}
@@ -123,8 +124,8 @@ static int next_letter(struct run *r, struct pending *p)
 				       sizeof(r->err));
 		if (p->body == NULL) {
 			log_event(r->log, LOG_WARN, EV_INVALID, l.id,
-				  "%s:%ld: %s; not sent", reader_name(r->reader),
-				  l.line, r->err);
+				  "%s:%ld: %s; not sent",
+				  reader_name(r->reader), l.line, r->err);
 			r->st->invalid++;
 			continue;
 		}
@@ -165,7 +166,8 @@ static void sort_claims(struct run *r, size_t n)
 		struct pending *p = &r->batch[i];
 
 		if (r->batch_claims[i] == CLAIM_OK) {
-			r->queue[(r->qhead + r->qcount) % r->o->claim_batch] = *p;
+			r->queue[(r->qhead + r->qcount) % r->o->claim_batch] =
+				*p;
 			r->qcount++;
 			continue;
 		}
@@ -174,7 +176,8 @@ static void sort_claims(struct run *r, size_t n)
 		if (r->batch_claims[i] == CLAIM_HELD) {
 			r->st->held++;
 			log_event(r->log, LOG_INFO, EV_HELD, p->id,
-				  "id %" PRIu32 " is claimed by another run; skipped",
+				  "id %" PRIu32
+				  " is claimed by another run; skipped",
 				  p->id);
 		}
 	}
@@ -212,7 +215,8 @@ static void flush(struct run *r)
 	/* analyzer false positive: the arrays are owned by run_release() */
 	if (store_finish(r->store, r->results, r->nresults, r->err,
 			 sizeof(r->err)) < 0 ||
-	    store_release(r->store, r->releases, r->nreleases, r->err, // NOLINT(clang-analyzer-unix.Malloc)
+	    store_release(r->store, r->releases, r->nreleases,
+			  r->err, // NOLINT(clang-analyzer-unix.Malloc)
 			  sizeof(r->err)) < 0) {
 		if (!r->st->storage_failed)
 			log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
@@ -259,7 +263,8 @@ static void record(struct run *r, const struct api_done *d, int status)
 	r->nresults++;
 }
 
-static void api_trouble(struct run *r, const char *what, const struct api_done *d)
+static void api_trouble(struct run *r, const char *what,
+			const struct api_done *d)
 {
 	if (r->st->api_failed)
 		return;
@@ -282,10 +287,11 @@ static void on_deferred(struct run *r, const struct api_done *d)
 	if (!r->stopping && ++r->deferred_in_row >= r->o->dead_after) {
 		char what[1200];
 
-		snprintf(what, sizeof(what),
-			 "the API at '%s' is not answering usefully: %u letters "
-			 "in a row were deferred",
-			 r->o->api_url, r->deferred_in_row);
+		snprintf(
+			what, sizeof(what),
+			"the API at '%s' is not answering usefully: %u letters "
+			"in a row were deferred",
+			r->o->api_url, r->deferred_in_row);
 		api_trouble(r, what, d);
 	}
 }
@@ -320,9 +326,7 @@ static void on_done(struct run *r, const struct api_done *d)
 			  "id %" PRIu32 ": unexpected answer (HTTP %ld): %s",
 			  d->id, d->http_status, d->detail);
 		break;
-	case OUTCOME_DEFERRED:
-		on_deferred(r, d);
-		break;
+	case OUTCOME_DEFERRED: on_deferred(r, d); break;
 	case OUTCOME_MISCONFIGURED:
 		r->st->deferred++;
 		r->releases[r->nreleases++] = d->id;
@@ -364,11 +368,12 @@ static void show_progress(struct run *r)
 	if (r->o->progress == NULL || !r->o->progress->enabled)
 		return;
 	s.read = st->letters;
-	s.done = st->delivered + st->not_delivered + st->rejected +
-		 st->errors + st->skipped + st->invalid;
+	s.done = st->delivered + st->not_delivered + st->rejected + st->errors +
+		 st->skipped + st->invalid;
 	s.in_flight = r->api ? api_in_flight(r->api) : 0;
 	s.deferred = st->deferred;
-	s.bytes_read = r->bytes_done + (r->reader ? reader_offset(r->reader) : 0);
+	s.bytes_read = r->bytes_done +
+		       (r->reader ? reader_offset(r->reader) : 0);
 	s.bytes_total = r->bytes_total;
 	progress_update(r->o->progress, &s);
 }
@@ -419,7 +424,8 @@ static void send_all(struct run *r)
 			if (r->qcount == 0)
 				continue;
 			api_add(r->api, r->queue[r->qhead].id,
-				r->queue[r->qhead].line, r->queue[r->qhead].body,
+				r->queue[r->qhead].line,
+				r->queue[r->qhead].body,
 				r->queue[r->qhead].len);
 			r->qhead = (r->qhead + 1) % r->o->claim_batch;
 			r->qcount--;
@@ -494,16 +500,18 @@ static void save_unrecorded(struct run *r)
 
 	r->st->unrecorded = r->nresults;
 	if (r->nreleases)
-		log_error(r->log, "%zu claims of letters not sent could not be "
-				  "released; they stay claimed (see --reclaim)",
+		log_error(r->log,
+			  "%zu claims of letters not sent could not be "
+			  "released; they stay claimed (see --reclaim)",
 			  r->nreleases);
 	if (r->nresults == 0)
 		return;
 	if (journal_append(r->o->journal, r->results, r->nresults, r->err,
 			   sizeof(r->err)) == 0) {
-		log_error(r->log, "%zu answers of the API could not be recorded; "
-				  "they are saved in the journal '%s': once the "
-				  "database is back, run: sender --replay %s",
+		log_error(r->log,
+			  "%zu answers of the API could not be recorded; "
+			  "they are saved in the journal '%s': once the "
+			  "database is back, run: sender --replay %s",
 			  r->nresults, r->o->journal, r->o->journal);
 		return;
 	}
@@ -512,8 +520,9 @@ static void save_unrecorded(struct run *r)
 		const struct store_result *res = &r->results[i];
 
 		store_format_ts(res->ts, ts);
-		log_error(r->log, "not recorded: id %" PRIu32 " answered at %s "
-				  "UTC, delivery_status %d",
+		log_error(r->log,
+			  "not recorded: id %" PRIu32 " answered at %s "
+			  "UTC, delivery_status %d",
 			  res->id, ts, res->status);
 	}
 }

@@ -20,13 +20,13 @@ struct progress;
 struct run_opts {
 	char *const *files; /* "-" is standard input */
 	size_t nfiles;
-	int dry_run;		/* read and check only: no store, no api */
-	unsigned claim_batch;	/* ids claimed per store round trip */
-	unsigned slots;		/* letters the api holds at most */
-	long flush_ms;		/* results wait at most this long */
-	unsigned dead_after;	/* deferred letters in a row that stop the run */
-	const char *api_url;	/* for messages */
-	const char *journal;	/* where outcomes go if the store fails */
+	int dry_run;	      /* read and check only: no store, no api */
+	unsigned claim_batch; /* ids claimed per store round trip */
+	unsigned slots;	      /* letters the api holds at most */
+	long flush_ms;	      /* results wait at most this long */
+	unsigned dead_after;  /* deferred letters in a row that stop the run */
+	const char *api_url;  /* for messages */
+	const char *journal;  /* where outcomes go if the store fails */
 	struct progress *progress; /* the live line, or NULL */
 	/* count of SIGINT/SIGTERM/SIGHUP received, and the first one */
 	const volatile sig_atomic_t *signals;

@@ -71,8 +71,8 @@ struct store *store_open(const struct store_ops *ops, const struct cfg *cfg,
 	return s;
 }
 
-int store_claim(struct store *s, const uint32_t *ids, size_t n,
-		enum claim *out, char *err, size_t errlen)
+int store_claim(struct store *s, const uint32_t *ids, size_t n, enum claim *out,
+		char *err, size_t errlen)
 {
 	return n ? s->ops->claim(s, ids, n, out, err, errlen) : 0;
 }
@@ -154,7 +154,8 @@ static long long process_start(long pid)
 			break;
 	if (fp)
 		fclose(fp);
-	return (long long)(boot + ticks / (unsigned long long)sysconf(_SC_CLK_TCK));
+	return (long long)(boot +
+			   ticks / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 int store_claim_abandoned(const char *owner, time_t claimed_at, long lease_s)
@@ -164,12 +165,13 @@ int store_claim_abandoned(const char *owner, time_t claimed_at, long lease_s)
 	long long start = 0, started;
 	int n = 0;
 
-	if (owner && sscanf(owner, "%255[^:]:%ld:%lld%n", host, &pid, &start,
-			    &n) == 3 &&
+	if (owner &&
+	    sscanf(owner, "%255[^:]:%ld:%lld%n", host, &pid, &start, &n) == 3 &&
 	    gethostname(me, sizeof(me) - 1) == 0 && strcmp(host, me) == 0) {
 		started = process_start(pid);
 		/* the clock of /proc is coarse: a few seconds of slack */
-		return started < 0 || started > start + 5 || started < start - 5;
+		return started < 0 || started > start + 5 ||
+		       started < start - 5;
 	}
 	return claimed_at >= 0 && time(NULL) - claimed_at >= lease_s;
 }

@@ -27,10 +27,10 @@ enum claim {
 /* The outcome of one sent letter. */
 struct store_result {
 	uint32_t id;
-	time_t ts;	    /* when the API answered */
-	int status;	    /* delivery_status: 1, 0, or -1 for NULL */
-	unsigned attempts;  /* POSTs made for this letter */
-	const char *error;  /* rejected/error text, or NULL; may be dropped */
+	time_t ts;	   /* when the API answered */
+	int status;	   /* delivery_status: 1, 0, or -1 for NULL */
+	unsigned attempts; /* POSTs made for this letter */
+	const char *error; /* rejected/error text, or NULL; may be dropped */
 };
 
 /* Who is claiming: written into the record where the backend can. */
@@ -107,8 +107,8 @@ int store_check(const struct store_ops *ops, const struct cfg *cfg, char *err,
 struct store *store_open(const struct store_ops *ops, const struct cfg *cfg,
 			 const struct store_owner *owner, char *err,
 			 size_t errlen);
-int store_claim(struct store *s, const uint32_t *ids, size_t n,
-		enum claim *out, char *err, size_t errlen);
+int store_claim(struct store *s, const uint32_t *ids, size_t n, enum claim *out,
+		char *err, size_t errlen);
 int store_finish(struct store *s, const struct store_result *r, size_t n,
 		 char *err, size_t errlen);
 int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,

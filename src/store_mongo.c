@@ -83,21 +83,21 @@
 /* Upserts per update command: FerretDB hangs at 100 (see above). */
 #define UPDATES_PER_COMMAND 8
 /* Defaults for URI options the user did not set, in milliseconds. */
-#define CONNECT_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS   5000
 #define SELECTION_TIMEOUT_MS 5000
-#define SOCKET_TIMEOUT_MS 90000
+#define SOCKET_TIMEOUT_MS    90000
 /* The duplicate key error of inserts and upserts. */
 #define DUPLICATE_KEY 11000
 
 struct store_mongo {
-	struct store base;	    /* first: the common part */
-	mongoc_uri_t *uri;	    /* owned; holds the credentials */
-	mongoc_client_t *client;    /* NULL while disconnected */
-	mongoc_collection_t *coll;  /* of client */
+	struct store base;	     /* first: the common part */
+	mongoc_uri_t *uri;	     /* owned; holds the credentials */
+	mongoc_client_t *client;     /* NULL while disconnected */
+	mongoc_collection_t *coll;   /* of client */
 	char *database, *collection; /* owned */
-	char *owner;		    /* owned: this run, written into claims */
-	int reclaim;		    /* --reclaim: take over abandoned claims */
-	long lease;		    /* [store] claim_lease, for --reclaim */
+	char *owner;		     /* owned: this run, written into claims */
+	int reclaim;		     /* --reclaim: take over abandoned claims */
+	long lease;		     /* [store] claim_lease, for --reclaim */
 	double reconnect_timeout;
 	char where[256]; /* "host:port[,host:port]", for messages */
 	/* the last error: the server went away (retry) or anything else */
@@ -199,8 +199,7 @@ static int is_lost(const bson_error_t *e)
 	case 11600: /* InterruptedAtShutdown */
 	case 11602: /* InterruptedDueToReplStateChange */
 	case 13435: /* NotPrimaryNoSecondaryOk */
-	case 13436: /* NotPrimaryOrSecondary */
-		return 1;
+	case 13436: /* NotPrimaryOrSecondary */ return 1;
 	}
 	return 0;
 }
@@ -270,7 +269,8 @@ static int retrying(struct store_mongo *m,
 	double deadline = -1, pause = 0.02, left;
 
 	for (;;) {
-		if ((m->client || connect_client(m) == 0) && attempt(m, ctx) == 0)
+		if ((m->client || connect_client(m) == 0) &&
+		    attempt(m, ctx) == 0)
 			return 0;
 		if (!m->lost)
 			break;
@@ -279,18 +279,20 @@ static int retrying(struct store_mongo *m,
 			deadline = clock_s() + m->reconnect_timeout;
 		left = deadline - clock_s();
 		if (left <= 0) {
-			snprintf(err, errlen,
-				 "lost the connection to MongoDB at '%s' while "
-				 "trying to %s, and it did not come back within "
-				 "%g s ([mongodb] reconnect_timeout): %s",
-				 m->where, what, m->reconnect_timeout, m->msg);
+			snprintf(
+				err, errlen,
+				"lost the connection to MongoDB at '%s' while "
+				"trying to %s, and it did not come back within "
+				"%g s ([mongodb] reconnect_timeout): %s",
+				m->where, what, m->reconnect_timeout, m->msg);
 			return -1;
 		}
 		clock_nap(pause < left ? pause : left);
 		pause = pause * 2 < 1 ? pause * 2 : 1;
 	}
-	snprintf(err, errlen, "MongoDB at '%s', collection '%s.%s': cannot %s: %s",
-		 m->where, m->database, m->collection, what, m->msg);
+	snprintf(err, errlen,
+		 "MongoDB at '%s', collection '%s.%s': cannot %s: %s", m->where,
+		 m->database, m->collection, what, m->msg);
 	return -1;
 }
 
@@ -366,7 +368,8 @@ static int write_errors(struct store_mongo *m, const bson_t *reply,
 	if (bson_iter_init_find(&it, reply, "writeConcernErrors") &&
 	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &list) &&
 	    bson_iter_next(&list))
-		return note_own(m, "the server could not meet the write concern");
+		return note_own(m,
+				"the server could not meet the write concern");
 	if (!bson_iter_init_find(&it, reply, "writeErrors") ||
 	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &list))
 		return 0;
@@ -375,7 +378,8 @@ static int write_errors(struct store_mongo *m, const bson_t *reply,
 		text = "no message";
 		if (!BSON_ITER_HOLDS_DOCUMENT(&list) ||
 		    !bson_iter_recurse(&list, &e))
-			return note_own(m, "the server sent a malformed writeErrors");
+			return note_own(
+				m, "the server sent a malformed writeErrors");
 		while (bson_iter_next(&e)) {
 			if (strcmp(bson_iter_key(&e), "index") == 0)
 				index = bson_iter_as_int64(&e);
@@ -388,14 +392,15 @@ static int write_errors(struct store_mongo *m, const bson_t *reply,
 		if (code != DUPLICATE_KEY) {
 			m->lost = 0;
 			m->domain = 0;
-			snprintf(m->msg, sizeof(m->msg), "error %" PRId64 ": %s",
-				 code, text);
+			snprintf(m->msg, sizeof(m->msg),
+				 "error %" PRId64 ": %s", code, text);
 			redact(m, m->msg);
 			return -1;
 		}
 		if (index < 0 || (uint64_t)index >= n)
-			return note_own(m, "the server reported a write error of "
-					   "a document it was not sent");
+			return note_own(m,
+					"the server reported a write error of "
+					"a document it was not sent");
 		dup[index] = 1;
 		count++;
 	}
@@ -429,7 +434,8 @@ static mongoc_bulk_operation_t *unordered_bulk(struct store_mongo *m)
 	mongoc_bulk_operation_t *bulk;
 
 	BSON_APPEND_BOOL(&opts, "ordered", false);
-	bulk = mongoc_collection_create_bulk_operation_with_opts(m->coll, &opts);
+	bulk = mongoc_collection_create_bulk_operation_with_opts(m->coll,
+								 &opts);
 	bson_destroy(&opts);
 	return bulk;
 }
@@ -439,11 +445,11 @@ static mongoc_bulk_operation_t *unordered_bulk(struct store_mongo *m)
 /* One id of a batch being claimed, kept sorted by id. */
 struct slot {
 	uint32_t id;
-	size_t index;	  /* in the caller's arrays */
-	int dup;	  /* the same id again in this batch: skipped */
-	int taken;	  /* the insert found the id there already */
-	int abandoned;	  /* --reclaim: held by a run that is gone */
-	char *held_by;	  /* owned: that run's owner field, or NULL */
+	size_t index;  /* in the caller's arrays */
+	int dup;       /* the same id again in this batch: skipped */
+	int taken;     /* the insert found the id there already */
+	int abandoned; /* --reclaim: held by a run that is gone */
+	char *held_by; /* owned: that run's owner field, or NULL */
 	enum claim state;
 };
 
@@ -480,7 +486,7 @@ static struct slot *find_slot(struct claim_batch *cb, int64_t id)
 	}
 	/* the first of equal ids: the one that is claimed */
 	return lo < cb->n && cb->slots[lo].id == (uint32_t)id ? &cb->slots[lo]
-							    : NULL;
+							      : NULL;
 }
 
 static void claim_doc(struct store_mongo *m, const struct claim_batch *cb,
@@ -510,7 +516,8 @@ static int insert_claims(struct store_mongo *m, struct claim_batch *cb)
 			continue;
 		bson_init(&doc);
 		claim_doc(m, cb, cb->slots[i].id, &doc);
-		ok = mongoc_bulk_operation_insert_with_opts(bulk, &doc, NULL, &e);
+		ok = mongoc_bulk_operation_insert_with_opts(bulk, &doc, NULL,
+							    &e);
 		bson_destroy(&doc);
 		k++;
 	}
@@ -585,7 +592,8 @@ static int classify(struct store_mongo *m, struct claim_batch *cb,
 	}
 	sl->state = CLAIM_HELD;
 	if (!m->reclaim ||
-	    !store_claim_abandoned(owner, date_field(doc, "claimed_at"), m->lease))
+	    !store_claim_abandoned(owner, date_field(doc, "claimed_at"),
+				   m->lease))
 		return 0;
 	sl->abandoned = 1;
 	if (owner && (sl->held_by = strdup(owner)) == NULL)
@@ -615,7 +623,8 @@ static int look_up(struct store_mongo *m, struct claim_batch *cb, size_t n)
 	BSON_APPEND_INT32(&proj, "claimed_at", 1);
 	bson_append_document_end(&opts, &proj);
 	BSON_APPEND_INT64(&opts, "batchSize", (int64_t)n);
-	cursor = mongoc_collection_find_with_opts(m->coll, &filter, &opts, NULL);
+	cursor = mongoc_collection_find_with_opts(m->coll, &filter, &opts,
+						  NULL);
 	while (rc == 0 && mongoc_cursor_next(cursor, &doc))
 		rc = classify(m, cb, doc);
 	if (rc == 0 && mongoc_cursor_error(cursor, &e))
@@ -661,9 +670,8 @@ static int take_over(struct store_mongo *m, struct claim_batch *cb, size_t n)
 		BSON_APPEND_UTF8(&set, "owner", m->owner);
 		BSON_APPEND_DATE_TIME(&set, "claimed_at", cb->now_ms);
 		bson_append_document_end(&update, &set);
-		ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter,
-								&update, NULL,
-								&e);
+		ok = mongoc_bulk_operation_update_one_with_opts(
+			bulk, &filter, &update, NULL, &e);
 		bson_destroy(&filter);
 		bson_destroy(&update);
 		if (ok && ++k == UPDATES_PER_COMMAND) {
@@ -782,8 +790,8 @@ static void result_update(const struct store_result *r, bson_t *update)
  * Upsert the n results r, keyed by _id, or with by_id by the id field:
  * dup[i] tells which ones met a duplicate key.
  */
-static int upsert(struct store_mongo *m, const struct store_result *r,
-		  size_t n, int by_id, unsigned char *dup)
+static int upsert(struct store_mongo *m, const struct store_result *r, size_t n,
+		  int by_id, unsigned char *dup)
 {
 	mongoc_bulk_operation_t *bulk = unordered_bulk(m);
 	bson_t opts = BSON_INITIALIZER, filter, update;
@@ -800,9 +808,8 @@ static int upsert(struct store_mongo *m, const struct store_result *r,
 		else
 			append_key(&filter, r[i].id);
 		result_update(&r[i], &update);
-		ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter,
-								&update, &opts,
-								&e);
+		ok = mongoc_bulk_operation_update_one_with_opts(
+			bulk, &filter, &update, &opts, &e);
 		bson_destroy(&filter);
 		bson_destroy(&update);
 	}
@@ -841,20 +848,21 @@ static int finish_attempt(struct store_mongo *m, void *ctx)
 			return -1;
 		for (i = 0; i < k; i++)
 			if (dup[i])
-				return note_own(m, "a duplicate key on 'id' "
-						   "where the record was updated");
+				return note_own(m,
+						"a duplicate key on 'id' "
+						"where the record was updated");
 		fb->done += n;
 	}
 	return 0;
 }
 
-static int mongo_finish(struct store *s, const struct store_result *r,
-			size_t n, char *err, size_t errlen)
+static int mongo_finish(struct store *s, const struct store_result *r, size_t n,
+			char *err, size_t errlen)
 {
 	struct finish_batch fb = { r, n, 0 };
 
-	return retrying(downcast(s), finish_attempt, &fb, "record results",
-			err, errlen);
+	return retrying(downcast(s), finish_attempt, &fb, "record results", err,
+			errlen);
 }
 
 /* ------------------------------------------------------------ release */
@@ -895,9 +903,9 @@ static int mongo_release(struct store *s, const uint32_t *ids, size_t n,
 /* {ts: null} and such, for counts. */
 struct count {
 	long long *out;
-	const char *field;    /* NULL: every record */
-	int value;	      /* -1: null */
-	const char *and_not;  /* and this field not null */
+	const char *field;   /* NULL: every record */
+	int value;	     /* -1: null */
+	const char *and_not; /* and this field not null */
 };
 
 static int count_one(struct store_mongo *m, const struct count *c)
@@ -942,7 +950,8 @@ static int oldest_claim(struct store_mongo *m, long long *age)
 	BSON_APPEND_INT32(&sub, "claimed_at", 1);
 	bson_append_document_end(&opts, &sub);
 	BSON_APPEND_INT64(&opts, "limit", 1);
-	cursor = mongoc_collection_find_with_opts(m->coll, &filter, &opts, NULL);
+	cursor = mongoc_collection_find_with_opts(m->coll, &filter, &opts,
+						  NULL);
 	if (mongoc_cursor_next(cursor, &doc))
 		t = date_field(doc, "claimed_at");
 	if (mongoc_cursor_error(cursor, &e))
@@ -1000,7 +1009,8 @@ static int has_unique_id_index(struct store_mongo *m)
 			     bson_iter_as_bool(&it);
 
 		if (!unique || !bson_iter_init_find(&it, index, "key") ||
-		    !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &key))
+		    !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+		    !bson_iter_recurse(&it, &key))
 			continue;
 		found = bson_iter_next(&key) &&
 			strcmp(bson_iter_key(&key), "id") == 0 &&
@@ -1087,8 +1097,9 @@ static void describe_hosts(struct store_mongo *m)
 		snprintf(m->where, sizeof(m->where), "%s (SRV)",
 			 mongoc_uri_get_srv_hostname(m->uri));
 	for (; h && used < sizeof(m->where); h = h->next)
-		used += (size_t)snprintf(m->where + used, sizeof(m->where) - used,
-					 "%s%s", used ? "," : "", h->host_and_port);
+		used += (size_t)snprintf(m->where + used,
+					 sizeof(m->where) - used, "%s%s",
+					 used ? "," : "", h->host_and_port);
 }
 
 /*
@@ -1113,7 +1124,8 @@ static void default_options(mongoc_uri_t *uri)
 					       SOCKET_TIMEOUT_MS);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_JOURNAL) &&
 	    !mongoc_uri_has_option(uri, MONGOC_URI_W)) {
-		wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri));
+		wc = mongoc_write_concern_copy(
+			mongoc_uri_get_write_concern(uri));
 		mongoc_write_concern_set_journal(wc, true);
 		mongoc_uri_set_write_concern(uri, wc);
 		mongoc_write_concern_destroy(wc);
@@ -1150,21 +1162,27 @@ static int mongo_check(const struct cfg *cfg, char *err, size_t errlen)
 	parsed = mongoc_uri_new_with_error(uri, &e);
 	if (parsed == NULL) {
 		redact_raw(uri, e.message);
-		snprintf(err, errlen, "%s: key 'uri' in section [mongodb]: %s "
-			 "(want mongodb://[USER:PASSWORD@]HOST:PORT/[?OPTIONS])",
-			 cfg_find(cfg, "mongodb", "uri")->origin, e.message);
+		snprintf(
+			err, errlen,
+			"%s: key 'uri' in section [mongodb]: %s "
+			"(want mongodb://[USER:PASSWORD@]HOST:PORT/[?OPTIONS])",
+			cfg_find(cfg, "mongodb", "uri")->origin, e.message);
 		return -1;
 	}
 	mongoc_uri_destroy(parsed);
 	if (db[0] == '\0' || strlen(db) > 63 ||
 	    strpbrk(db, DATABASE_BAD_CHARS) != NULL)
-		return bad_name(cfg, "database", "is not a database name (1 to "
-				"63 characters, none of " DATABASE_BAD_CHARS ")",
+		return bad_name(cfg, "database",
+				"is not a database name (1 to "
+				"63 characters, none of " DATABASE_BAD_CHARS
+				")",
 				err, errlen);
 	if (coll[0] == '\0' || strchr(coll, '$') != NULL ||
 	    strncmp(coll, "system.", 7) == 0)
-		return bad_name(cfg, "collection", "is not a collection name "
-				"(not empty, no '$', not system.*)", err, errlen);
+		return bad_name(cfg, "collection",
+				"is not a collection name "
+				"(not empty, no '$', not system.*)",
+				err, errlen);
 	return 0;
 }
 
@@ -1209,18 +1227,22 @@ static struct store *mongo_open(const struct cfg *cfg,
 		goto fail;
 	if (connect_client(m) < 0 || ensure_index(m) < 0) {
 		if (m->lost || m->domain == MONGOC_ERROR_CLIENT)
-			snprintf(err, errlen, "cannot connect to MongoDB at '%s' "
-				 "(database '%s'): %s; %s", m->where, m->database,
-				 m->msg,
-				 m->lost ? "is the server running? check [mongodb] "
-					   "uri or SENDER_MONGODB_URI"
-					 : "check the user and password in "
-					   "[mongodb] uri or SENDER_MONGODB_URI");
+			snprintf(
+				err, errlen,
+				"cannot connect to MongoDB at '%s' "
+				"(database '%s'): %s; %s",
+				m->where, m->database, m->msg,
+				m->lost ? "is the server running? check [mongodb] "
+					  "uri or SENDER_MONGODB_URI"
+					: "check the user and password in "
+					  "[mongodb] uri or SENDER_MONGODB_URI");
 		else
-			snprintf(err, errlen, "MongoDB at '%s': cannot make the "
-				 "unique index on 'id' of collection '%s.%s': %s; "
-				 "check the [mongodb] section",
-				 m->where, m->database, m->collection, m->msg);
+			snprintf(
+				err, errlen,
+				"MongoDB at '%s': cannot make the "
+				"unique index on 'id' of collection '%s.%s': %s; "
+				"check the [mongodb] section",
+				m->where, m->database, m->collection, m->msg);
 		goto fail;
 	}
 	return &m->base;

@@ -47,7 +47,7 @@
 #define CONFLICT_RETRIES 10
 /* Seconds to connect, and to wait for one answer before calling it lost. */
 #define CONNECT_TIMEOUT 10
-#define IO_TIMEOUT 90
+#define IO_TIMEOUT	90
 
 struct store_mysql {
 	struct store base; /* first: the common part */
@@ -55,9 +55,9 @@ struct store_mysql {
 	char *socket, *host, *user, *password, *database; /* owned */
 	unsigned port;
 	double reconnect_timeout;
-	int reclaim;	/* --reclaim: take over claims without an outcome */
-	int gave_up;	/* a call waited reconnect_timeout for nothing */
-	char table[65]; /* checked to be a plain identifier */
+	int reclaim;	 /* --reclaim: take over claims without an outcome */
+	int gave_up;	 /* a call waited reconnect_timeout for nothing */
+	char table[65];	 /* checked to be a plain identifier */
 	char where[300]; /* "socket '/x.sock'" or "'host:3306'", for messages */
 	struct buf sql;	 /* the statement being built */
 	int oom;	 /* building it ran out of memory */
@@ -117,8 +117,7 @@ static int is_lost(unsigned code)
 	case CR_CONN_HOST_ERROR:
 	case ER_SERVER_SHUTDOWN:
 	case ER_CONNECTION_KILLED:
-	case ER_CON_COUNT_ERROR:
-		return 1;
+	case ER_CON_COUNT_ERROR: return 1;
 	}
 	return 0;
 }
@@ -211,11 +210,12 @@ static int retrying(struct store_mysql *m,
 		left = deadline - clock_s();
 		if (left <= 0) {
 			m->gave_up = 1;
-			snprintf(err, errlen,
-				 "lost the connection to MySQL at %s while "
-				 "trying to %s, and it did not come back within "
-				 "%g s ([mysql] reconnect_timeout): %s",
-				 m->where, what, m->reconnect_timeout, m->msg);
+			snprintf(
+				err, errlen,
+				"lost the connection to MySQL at %s while "
+				"trying to %s, and it did not come back within "
+				"%g s ([mysql] reconnect_timeout): %s",
+				m->where, what, m->reconnect_timeout, m->msg);
 			return -1;
 		}
 		clock_nap(pause < left ? pause : left);
@@ -251,7 +251,8 @@ static void addf(struct store_mysql *m, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	/* va_start is right above: the analyzer's valist check misreads it */
-	len = vsnprintf(piece, sizeof(piece), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	len = vsnprintf(piece, sizeof(piece), fmt,
+			ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	if (len < 0 || (size_t)len >= sizeof(piece))
 		m->oom = 1;
@@ -357,8 +358,7 @@ static struct slot *find_slot(struct claim_batch *cb, uint32_t id)
  * reclaiming runs apart, which is why SPEC section 6 allows --reclaim only
  * when no other run is active.
  */
-static int read_ids(struct store_mysql *m, struct claim_batch *cb,
-		    int classify)
+static int read_ids(struct store_mysql *m, struct claim_batch *cb, int classify)
 {
 	MYSQL_RES *res = select_sql(m);
 	MYSQL_ROW row;
@@ -369,8 +369,10 @@ static int read_ids(struct store_mysql *m, struct claim_batch *cb,
 	if (res == NULL)
 		return -1;
 	while ((row = mysql_fetch_row(res)) != NULL) {
-		if (parse_id(row[0], &id) < 0 || (sl = find_slot(cb, id)) == NULL) {
-			rc = note_own(m, "the server returned an id not asked for");
+		if (parse_id(row[0], &id) < 0 ||
+		    (sl = find_slot(cb, id)) == NULL) {
+			rc = note_own(
+				m, "the server returned an id not asked for");
 			break;
 		}
 		if (classify) {
@@ -418,7 +420,8 @@ static int claim_attempt(struct store_mysql *m, void *ctx)
 	while (done < cb->n) {
 		sql_reset(m);
 		addf(m, "INSERT IGNORE INTO `%s` (id) VALUES ", m->table);
-		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT; done++) {
+		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT;
+		     done++) {
 			if (cb->slots[done].dup)
 				continue;
 			addf(m, "%s(%" PRIu32 ")", rows++ ? "," : "",
@@ -446,8 +449,10 @@ static int classify_attempt(struct store_mysql *m, void *ctx)
 
 	while (done < cb->n) {
 		sql_reset(m);
-		addf(m, "SELECT id, ts IS NULL FROM `%s` WHERE id IN (", m->table);
-		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT; done++) {
+		addf(m, "SELECT id, ts IS NULL FROM `%s` WHERE id IN (",
+		     m->table);
+		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT;
+		     done++) {
 			const struct slot *sl = &cb->slots[done];
 
 			if (sl->dup || sl->state == CLAIM_OK)
@@ -493,8 +498,8 @@ static int mysql_claim(struct store *s, const uint32_t *ids, size_t n,
 	if (retrying(m, claim_attempt, &cb, "claim ids", err, errlen) < 0)
 		goto done;
 	if (cb.returned < uniq &&
-	    retrying(m, classify_attempt, &cb, "look up ids already there",
-		     err, errlen) < 0)
+	    retrying(m, classify_attempt, &cb, "look up ids already there", err,
+		     errlen) < 0)
 		goto done;
 	for (i = 0; i < n; i++)
 		out[cb.slots[i].index] = cb.slots[i].state;
@@ -531,8 +536,8 @@ static int finish_attempt(struct store_mysql *m, void *ctx)
 		     done++, rows++) {
 			const struct store_result *r = &fb->r[done];
 			const char *status = r->status < 0 ? "NULL"
-					     : r->status ? "1"
-							 : "0";
+					     : r->status   ? "1"
+							   : "0";
 
 			store_format_ts(r->ts, ts);
 			addf(m, "%s(%" PRIu32 ",'%s',%s)", rows ? "," : "",
@@ -546,13 +551,13 @@ static int finish_attempt(struct store_mysql *m, void *ctx)
 	return 0;
 }
 
-static int mysql_finish(struct store *s, const struct store_result *r,
-			size_t n, char *err, size_t errlen)
+static int mysql_finish(struct store *s, const struct store_result *r, size_t n,
+			char *err, size_t errlen)
 {
 	struct finish_batch fb = { r, n };
 
-	return retrying(downcast(s), finish_attempt, &fb, "record results",
-			err, errlen);
+	return retrying(downcast(s), finish_attempt, &fb, "record results", err,
+			errlen);
 }
 
 /* ------------------------------------------------------------ release */
@@ -649,19 +654,37 @@ struct column_spec {
 };
 
 static const struct column_spec columns[] = {
-	{ "id", { "int(11) unsigned", "int unsigned", NULL }, 0, 1,
+	{ "id",
+	  { "int(11) unsigned", "int unsigned", NULL },
+	  0,
+	  1,
 	  "INT(11) UNSIGNED NOT NULL, the primary key" },
-	{ "ts", { "timestamp", NULL, NULL }, 1, 0,
+	{ "ts",
+	  { "timestamp", NULL, NULL },
+	  1,
+	  0,
 	  "TIMESTAMP NULL DEFAULT NULL" },
-	{ "delivery_status", { "tinyint(1) unsigned", NULL, NULL }, 1, 0,
+	{ "delivery_status",
+	  { "tinyint(1) unsigned", NULL, NULL },
+	  1,
+	  0,
 	  "TINYINT(1) UNSIGNED NULL DEFAULT NULL" },
 };
 
 #define NCOLUMNS (sizeof(columns) / sizeof(columns[0]))
 
 /* The columns of information_schema.COLUMNS that check_column() reads. */
-enum { C_NAME, C_TYPE, C_NULLABLE, C_KEY, C_DEFAULT, C_EXTRA, C_NULL_DEFAULT,
-       C_INSERTABLE, C_COUNT };
+enum {
+	C_NAME,
+	C_TYPE,
+	C_NULLABLE,
+	C_KEY,
+	C_DEFAULT,
+	C_EXTRA,
+	C_NULL_DEFAULT,
+	C_INSERTABLE,
+	C_COUNT
+};
 
 /* The column as DDL, e.g. "datetime NOT NULL DEFAULT current_timestamp()". */
 static void describe(MYSQL_ROW row, char *out, size_t len)
@@ -700,21 +723,25 @@ static int check_column(MYSQL_ROW row, char *why, size_t whylen)
 			     row[C_EXTRA][0] == '\0';
 		if (!ok) {
 			snprintf(why, whylen, "is %s%s, want %s", is,
-				 c->primary && !primary ? ", not the primary key"
-							: "",
+				 c->primary && !primary
+					 ? ", not the primary key"
+					 : "",
 				 c->want);
 			return -1;
 		}
 		return (int)i;
 	}
 	if (primary) {
-		snprintf(why, whylen, "is in the primary key, which must be `id` "
-				      "alone");
+		snprintf(why, whylen,
+			 "is in the primary key, which must be `id` "
+			 "alone");
 		return -1;
 	}
 	if (strcmp(row[C_INSERTABLE], "1") != 0) {
-		snprintf(why, whylen, "(%s) is not in SPEC's table and needs a "
-				      "value on insert", is);
+		snprintf(why, whylen,
+			 "(%s) is not in SPEC's table and needs a "
+			 "value on insert",
+			 is);
 		return -1;
 	}
 	return (int)NCOLUMNS;
@@ -729,16 +756,19 @@ static int check_columns(struct store_mysql *m, char *err, size_t errlen)
 	size_t i;
 
 	sql_reset(m);
-	add(m, "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY,"
-	       " COLUMN_DEFAULT, EXTRA,"
-	       " COLUMN_DEFAULT IS NULL OR COLUMN_DEFAULT = 'NULL',"
-	       " IS_NULLABLE = 'YES' OR COLUMN_DEFAULT IS NOT NULL OR EXTRA <> ''"
-	       " FROM information_schema.COLUMNS"
-	       " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
+	add(m,
+	    "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY,"
+	    " COLUMN_DEFAULT, EXTRA,"
+	    " COLUMN_DEFAULT IS NULL OR COLUMN_DEFAULT = 'NULL',"
+	    " IS_NULLABLE = 'YES' OR COLUMN_DEFAULT IS NOT NULL OR EXTRA <> ''"
+	    " FROM information_schema.COLUMNS"
+	    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
 	addf(m, "'%s' ORDER BY ORDINAL_POSITION", m->table);
 	if ((res = select_sql(m)) == NULL) {
-		snprintf(err, errlen, "MySQL at %s: cannot read the columns of "
-				      "table '%s': %s", m->where, m->table, m->msg);
+		snprintf(err, errlen,
+			 "MySQL at %s: cannot read the columns of "
+			 "table '%s': %s",
+			 m->where, m->table, m->msg);
 		return -1;
 	}
 	while ((row = mysql_fetch_row(res)) != NULL) {
@@ -746,10 +776,12 @@ static int check_columns(struct store_mysql *m, char *err, size_t errlen)
 			if (row[i] == NULL)
 				row[i] = (char *)"";
 		if ((k = check_column(row, why, sizeof(why))) < 0) {
-			snprintf(err, errlen, "table '%s' in database '%s' does "
-				 "not match SPEC: column '%s' %s; fix or drop the "
-				 "table, or set [mysql] table",
-				 m->table, m->database, row[C_NAME], why);
+			snprintf(
+				err, errlen,
+				"table '%s' in database '%s' does "
+				"not match SPEC: column '%s' %s; fix or drop the "
+				"table, or set [mysql] table",
+				m->table, m->database, row[C_NAME], why);
 			goto done;
 		}
 		if (k < (int)NCOLUMNS)
@@ -757,11 +789,13 @@ static int check_columns(struct store_mysql *m, char *err, size_t errlen)
 	}
 	for (i = 0; i < NCOLUMNS; i++)
 		if (!seen[i]) {
-			snprintf(err, errlen, "table '%s' in database '%s' does "
-				 "not match SPEC: column '%s' is missing, want "
-				 "%s; fix or drop the table, or set [mysql] table",
-				 m->table, m->database, columns[i].name,
-				 columns[i].want);
+			snprintf(
+				err, errlen,
+				"table '%s' in database '%s' does "
+				"not match SPEC: column '%s' is missing, want "
+				"%s; fix or drop the table, or set [mysql] table",
+				m->table, m->database, columns[i].name,
+				columns[i].want);
 			goto done;
 		}
 	rc = 0;
@@ -782,12 +816,16 @@ static int table_engine(struct store_mysql *m, char *engine, size_t len,
 	       " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
 	addf(m, "'%s'", m->table);
 	if ((res = select_sql(m)) == NULL) {
-		snprintf(err, errlen, "MySQL at %s: cannot look for table '%s': %s",
+		snprintf(err, errlen,
+			 "MySQL at %s: cannot look for table '%s': %s",
 			 m->where, m->table, m->msg);
 		return -1;
 	}
 	row = mysql_fetch_row(res);
-	snprintf(engine, len, "%s", row == NULL ? "" : row[0] ? row[0] : "VIEW");
+	snprintf(engine, len, "%s",
+		 row == NULL ? ""
+		 : row[0]    ? row[0]
+			     : "VIEW");
 	mysql_free_result(res);
 	return 0;
 }
@@ -807,16 +845,18 @@ static int ensure_table(struct store_mysql *m, char *err, size_t errlen)
 		sql_reset(m);
 		add_create_table(m);
 		if (run_sql(m) < 0) {
-			snprintf(err, errlen, "MySQL at %s: cannot create table "
-					      "'%s' in database '%s': %s",
+			snprintf(err, errlen,
+				 "MySQL at %s: cannot create table "
+				 "'%s' in database '%s': %s",
 				 m->where, m->table, m->database, m->msg);
 			return -1;
 		}
 	} else if (strcasecmp(engine, "InnoDB") != 0) {
-		snprintf(err, errlen, "table '%s' in database '%s' does not match "
-				      "SPEC: its engine is %s, want InnoDB (claims "
-				      "need transactions); fix or drop the table, "
-				      "or set [mysql] table",
+		snprintf(err, errlen,
+			 "table '%s' in database '%s' does not match "
+			 "SPEC: its engine is %s, want InnoDB (claims "
+			 "need transactions); fix or drop the table, "
+			 "or set [mysql] table",
 			 m->table, m->database, engine);
 		return -1;
 	}
@@ -844,10 +884,13 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 	switch (m->code) {
 	case ER_ACCESS_DENIED_ERROR:
 		if (m->password[0] && pw_origin[0] == '$')
-			snprintf(hint, sizeof(hint), "check [mysql] user and "
-				 "the password in %s", pw_origin);
+			snprintf(hint, sizeof(hint),
+				 "check [mysql] user and "
+				 "the password in %s",
+				 pw_origin);
 		else if (m->password[0])
-			snprintf(hint, sizeof(hint), "check [mysql] user and "
+			snprintf(hint, sizeof(hint),
+				 "check [mysql] user and "
 				 "password (%s), or set SENDER_MYSQL_PASSWORD",
 				 pw_origin);
 		else
@@ -856,11 +899,14 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 				 "or SENDER_MYSQL_PASSWORD");
 		break;
 	case ER_BAD_DB_ERROR:
-		snprintf(hint, sizeof(hint), "the server has no database '%s': "
-			 "check [mysql] database, or create it", m->database);
+		snprintf(hint, sizeof(hint),
+			 "the server has no database '%s': "
+			 "check [mysql] database, or create it",
+			 m->database);
 		break;
 	case ER_DBACCESS_DENIED_ERROR:
-		snprintf(hint, sizeof(hint), "database '%s' does not exist or "
+		snprintf(hint, sizeof(hint),
+			 "database '%s' does not exist or "
 			 "user '%s' may not use it: check [mysql] database",
 			 m->database, m->user);
 		break;
@@ -869,21 +915,24 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 	case CR_CONN_HOST_ERROR:
 	case CR_UNKNOWN_HOST:
 		if (m->host[0]) {
-			snprintf(hint, sizeof(hint), "is the server running? "
+			snprintf(hint, sizeof(hint),
+				 "is the server running? "
 				 "check [mysql] host and port");
 			break;
 		}
 		/* the library's text cuts long paths: say it plainly */
 		if (stat(m->socket, &st) < 0)
 			snprintf(m->msg, sizeof(m->msg), "%s", strerror(errno));
-		snprintf(hint, sizeof(hint), "is the server running? check "
+		snprintf(hint, sizeof(hint),
+			 "is the server running? check "
 			 "[mysql] socket, or set [mysql] host for TCP");
 		break;
-	default:
-		snprintf(hint, sizeof(hint), "check the [mysql] section");
+	default: snprintf(hint, sizeof(hint), "check the [mysql] section");
 	}
-	snprintf(err, errlen, "cannot connect to MySQL at %s as '%s' (database "
-		 "'%s'): %s; %s", m->where, m->user, m->database, m->msg, hint);
+	snprintf(err, errlen,
+		 "cannot connect to MySQL at %s as '%s' (database "
+		 "'%s'): %s; %s",
+		 m->where, m->user, m->database, m->msg, hint);
 }
 
 static void mysql_close_store(struct store *s)
@@ -910,17 +959,18 @@ static int mysql_check(const struct cfg *cfg, char *err, size_t errlen)
 	const char *table = cfg_str(cfg, "mysql", "table");
 
 	if (!is_identifier(table)) {
-		snprintf(err, errlen, "%s: key 'table' in section [mysql]: '%s' "
+		snprintf(err, errlen,
+			 "%s: key 'table' in section [mysql]: '%s' "
 			 "is not a plain table name (1 to 64 letters, digits, "
-			 "'_' or '$')", cfg_find(cfg, "mysql", "table")->origin,
-			 table);
+			 "'_' or '$')",
+			 cfg_find(cfg, "mysql", "table")->origin, table);
 		return -1;
 	}
 	return 0;
 }
 
-static int copy_config(struct store_mysql *m, const struct cfg *cfg,
-		       char *err, size_t errlen)
+static int copy_config(struct store_mysql *m, const struct cfg *cfg, char *err,
+		       size_t errlen)
 {
 	const char *table = cfg_str(cfg, "mysql", "table");
 
@@ -932,14 +982,16 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg,
 	m->user = strdup(cfg_str(cfg, "mysql", "user"));
 	m->password = strdup(cfg_str(cfg, "mysql", "password"));
 	m->database = strdup(cfg_str(cfg, "mysql", "database"));
-	if (!m->socket || !m->host || !m->user || !m->password || !m->database) {
+	if (!m->socket || !m->host || !m->user || !m->password ||
+	    !m->database) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	m->port = (unsigned)cfg_uint(cfg, "mysql", "port");
 	m->reconnect_timeout = cfg_seconds(cfg, "mysql", "reconnect_timeout");
 	if (m->host[0])
-		snprintf(m->where, sizeof(m->where), "'%s:%u'", m->host, m->port);
+		snprintf(m->where, sizeof(m->where), "'%s:%u'", m->host,
+			 m->port);
 	else
 		snprintf(m->where, sizeof(m->where), "socket '%s'", m->socket);
 	return 0;

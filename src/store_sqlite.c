@@ -71,7 +71,8 @@ static int set_wal(struct store_sqlite *q, long timeout_ms, char *err,
 				  NULL, NULL)) != SQLITE_OK) {
 		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
 		    waited >= timeout_ms)
-			return fail(q, "PRAGMA journal_mode = WAL", err, errlen);
+			return fail(q, "PRAGMA journal_mode = WAL", err,
+				    errlen);
 		sqlite3_sleep(10);
 		waited += 10;
 	}
@@ -106,11 +107,12 @@ static int create_schema(struct store_sqlite *q, char *err, size_t errlen)
 	char sql[128];
 	size_t i;
 
-	if (exec(q, "CREATE TABLE IF NOT EXISTS results ("
-		    " id INTEGER PRIMARY KEY,"
-		    " ts TEXT,"
-		    " delivery_status INTEGER,"
-		    " owner TEXT, claimed_at TEXT, attempts INTEGER, error TEXT)",
+	if (exec(q,
+		 "CREATE TABLE IF NOT EXISTS results ("
+		 " id INTEGER PRIMARY KEY,"
+		 " ts TEXT,"
+		 " delivery_status INTEGER,"
+		 " owner TEXT, claimed_at TEXT, attempts INTEGER, error TEXT)",
 		 err, errlen) < 0)
 		return -1;
 	/* a table made by hand with SPEC's three columns gets the others */
@@ -189,7 +191,8 @@ static struct store *sqlite_open(const struct cfg *cfg,
 {
 	struct store_sqlite *q = calloc(1, sizeof(*q));
 
-	if (q == NULL || (q->path = strdup(cfg_str(cfg, "sqlite", "path"))) == NULL) {
+	if (q == NULL ||
+	    (q->path = strdup(cfg_str(cfg, "sqlite", "path"))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -201,17 +204,21 @@ static struct store *sqlite_open(const struct cfg *cfg,
 				    SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		if (q->db == NULL)
-			snprintf(err, errlen, "sqlite '%s': out of memory", q->path);
+			snprintf(err, errlen, "sqlite '%s': out of memory",
+				 q->path);
 		else
 			fail(q, "cannot open", err, errlen);
 		goto fail;
 	}
-	sqlite3_busy_timeout(q->db,
-			     (int)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000));
-	if (set_wal(q, (long)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000),
+	sqlite3_busy_timeout(
+		q->db,
+		(int)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000));
+	if (set_wal(q,
+		    (long)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000),
 		    err, errlen) < 0 ||
 	    exec(q, "PRAGMA synchronous = FULL", err, errlen) < 0 ||
-	    create_schema(q, err, errlen) < 0 || prepare_all(q, err, errlen) < 0)
+	    create_schema(q, err, errlen) < 0 ||
+	    prepare_all(q, err, errlen) < 0)
 		goto fail;
 	return &q->base;
 fail:
@@ -249,9 +256,11 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 		c = sqlite3_column_int(q->state, 0) ? CLAIM_HELD : CLAIM_DONE;
 		abandoned = c == CLAIM_HELD && q->reclaim &&
 			    store_claim_abandoned(
-				    (const char *)sqlite3_column_text(q->state, 1),
-				    store_parse_ts((const char *)sqlite3_column_text(
-					    q->state, 2)),
+				    (const char *)sqlite3_column_text(q->state,
+								      1),
+				    store_parse_ts(
+					    (const char *)sqlite3_column_text(
+						    q->state, 2)),
 				    q->lease);
 		*rc = SQLITE_DONE;
 	} else if (*rc == SQLITE_DONE) {

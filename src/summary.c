@@ -22,10 +22,9 @@ void summary_line(const struct run_stats *st, char *out, size_t outlen)
 int summary_json(const struct run_stats *st, FILE *out)
 {
 	json_t *o = json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
-		"letters", (json_int_t)st->letters, "delivered",
-		(json_int_t)st->delivered, "not_delivered",
-		(json_int_t)st->not_delivered, "rejected",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "letters",
+		(json_int_t)st->letters, "delivered", (json_int_t)st->delivered,
+		"not_delivered", (json_int_t)st->not_delivered, "rejected",
 		(json_int_t)st->rejected, "errors", (json_int_t)st->errors,
 		"skipped", (json_int_t)st->skipped, "deferred",
 		(json_int_t)st->deferred, "invalid", (json_int_t)st->invalid,
@@ -35,7 +34,8 @@ int summary_json(const struct run_stats *st, FILE *out)
 
 	if (o == NULL)
 		return -1;
-	if (json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) == 0 &&
+	if (json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) ==
+		    0 &&
 	    fputc('\n', out) != EOF)
 		rc = 0;
 	json_decref(o);

@@ -11,10 +11,10 @@
 #define SENDER_WINDOW_H
 
 struct window {
-	double size;	      /* current window, 1 .. ceiling */
-	double ceiling;	      /* [api] concurrency */
-	double decrease;      /* multiplicative factor on a busy answer */
-	unsigned long sent;   /* requests started so far */
+	double size;	       /* current window, 1 .. ceiling */
+	double ceiling;	       /* [api] concurrency */
+	double decrease;       /* multiplicative factor on a busy answer */
+	unsigned long sent;    /* requests started so far */
 	unsigned long recover; /* no new decrease for requests sent before */
 };
 

@@ -50,15 +50,15 @@
 
 #include <microhttpd.h>
 
-#define PROG "mock_api"
-#define MAX_STATUS 600		  /* by_status index; 0 counts drops */
-#define INLINE_BODY 512		  /* a typical letter needs no malloc */
-#define LOG_BUF_SIZE (1u << 20)	  /* written out when full or flushed */
-#define STATS_SIZE 32768	  /* fits every status with a huge count */
+#define PROG	       "mock_api"
+#define MAX_STATUS     600	  /* by_status index; 0 counts drops */
+#define INLINE_BODY    512	  /* a typical letter needs no malloc */
+#define LOG_BUF_SIZE   (1u << 20) /* written out when full or flushed */
+#define STATS_SIZE     32768	  /* fits every status with a huge count */
 #define NAME_MAX_SHOWN 32	  /* of an unknown field, in a 400 */
-#define MSG_MAX 160
-#define ID_MAX 4294967295ULL	  /* INT(11) UNSIGNED, SPEC.md section 2 */
-#define FORM_TYPE "application/x-www-form-urlencoded"
+#define MSG_MAX	       160
+#define ID_MAX	       4294967295ULL /* INT(11) UNSIGNED, SPEC.md section 2 */
+#define FORM_TYPE      "application/x-www-form-urlencoded"
 
 struct answer {
 	unsigned int status;
@@ -110,7 +110,7 @@ struct mock {
 
 /* One POST being received; freed when MHD reports it completed. */
 struct req {
-	int is_post; /* a letter; anything else is a control request */
+	int is_post;  /* a letter; anything else is a control request */
 	int has_slot; /* counted in in_flight */
 	int over_capacity;
 	size_t total; /* bytes received; only max_body of them are kept */
@@ -350,18 +350,12 @@ static void log_put(struct mlog *l, const char *s, size_t n)
 static const char *escape_of(char c)
 {
 	switch (c) {
-	case '\t':
-		return "\\t";
-	case '\n':
-		return "\\n";
-	case '\r':
-		return "\\r";
-	case '\\':
-		return "\\\\";
-	case '\0':
-		return "\\0";
-	default:
-		return NULL;
+	case '\t': return "\\t";
+	case '\n': return "\\n";
+	case '\r': return "\\r";
+	case '\\': return "\\\\";
+	case '\0': return "\\0";
+	default: return NULL;
 	}
 }
 
@@ -383,8 +377,8 @@ static void log_put_escaped(struct mlog *l, const char *s, size_t n)
 }
 
 /* Called with the lock held, so lines keep the order of the decisions. */
-static void log_line(struct mlog *l, unsigned long seq,
-		     const struct verdict *v, const char *body, size_t len)
+static void log_line(struct mlog *l, unsigned long seq, const struct verdict *v,
+		     const char *body, size_t len)
 {
 	char head[80];
 	int n;
@@ -395,8 +389,7 @@ static void log_line(struct mlog *l, unsigned long seq,
 		n = snprintf(head, sizeof head, "%lu\t%lu\t%u\t", seq, v->id,
 			     v->status);
 	else
-		n = snprintf(head, sizeof head, "%lu\t-\t%u\t", seq,
-			     v->status);
+		n = snprintf(head, sizeof head, "%lu\t-\t%u\t", seq, v->status);
 	/* Flush first if needed, so a reader never sees half a line. */
 	if (LOG_BUF_SIZE - l->len < (size_t)n + 2 * len + 1)
 		log_flush(l);
@@ -414,8 +407,7 @@ static int rule_cmp(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static const struct id_rule *rule_find(const struct cfg *cfg,
-				       unsigned long id)
+static const struct id_rule *rule_find(const struct cfg *cfg, unsigned long id)
 {
 	struct id_rule key = { .id = id };
 
@@ -435,8 +427,7 @@ static double prng_next(uint64_t *state)
 	return (double)(z >> 11) * 0x1.0p-53;
 }
 
-static void set_answer(struct verdict *v, unsigned int status,
-		       const char *body)
+static void set_answer(struct verdict *v, unsigned int status, const char *body)
 {
 	v->status = status;
 	v->body = body;
@@ -574,9 +565,9 @@ static void wait_latency(struct mock *m)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&m->stop_lock);
-	while (!m->stopping && pthread_cond_timedwait(&m->stop_cond,
-						      &m->stop_lock,
-						      &until) != ETIMEDOUT)
+	while (!m->stopping &&
+	       pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &until) !=
+		       ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&m->stop_lock);
 }
@@ -836,10 +827,22 @@ static int parse_rate(const char *arg, double *out)
 }
 
 enum {
-	OPT_PORT = 256, OPT_PORT_FILE, OPT_LOG, OPT_LATENCY, OPT_CAPACITY,
-	OPT_BURST, OPT_RETRY_AFTER, OPT_FAIL_RATE, OPT_SEED, OPT_FAIL_FIRST,
-	OPT_DROP_FIRST, OPT_ANSWER, OPT_ZERO_EVERY, OPT_STATUS_ALL,
-	OPT_MAX_BODY, OPT_HELP
+	OPT_PORT = 256,
+	OPT_PORT_FILE,
+	OPT_LOG,
+	OPT_LATENCY,
+	OPT_CAPACITY,
+	OPT_BURST,
+	OPT_RETRY_AFTER,
+	OPT_FAIL_RATE,
+	OPT_SEED,
+	OPT_FAIL_FIRST,
+	OPT_DROP_FIRST,
+	OPT_ANSWER,
+	OPT_ZERO_EVERY,
+	OPT_STATUS_ALL,
+	OPT_MAX_BODY,
+	OPT_HELP
 };
 
 static const struct option long_opts[] = {
@@ -872,20 +875,13 @@ static int parse_value(struct cfg *cfg, int opt, const char *arg)
 			return -1;
 		cfg->port = (unsigned int)v;
 		return 0;
-	case OPT_PORT_FILE:
-		cfg->port_file = arg;
-		return 0;
-	case OPT_LOG:
-		cfg->log_path = arg;
-		return 0;
+	case OPT_PORT_FILE: cfg->port_file = arg; return 0;
+	case OPT_LOG: cfg->log_path = arg; return 0;
 	case OPT_LATENCY:
 		return opt_ulong("--latency-ms", arg, &cfg->latency_ms);
-	case OPT_CAPACITY:
-		return opt_ulong("--capacity", arg, &cfg->capacity);
-	case OPT_BURST:
-		return opt_ulong("--burst-503", arg, &cfg->burst);
-	default:
-		break;
+	case OPT_CAPACITY: return opt_ulong("--capacity", arg, &cfg->capacity);
+	case OPT_BURST: return opt_ulong("--burst-503", arg, &cfg->burst);
+	default: break;
 	}
 	return 1; /* not one of these */
 }
@@ -898,16 +894,11 @@ static int parse_rule(struct cfg *cfg, int opt, const char *arg)
 			return usage_error("bad --retry-after '%s'", arg);
 		cfg->retry_after = arg;
 		return 0;
-	case OPT_FAIL_RATE:
-		return parse_rate(arg, &cfg->fail_rate);
-	case OPT_SEED:
-		return opt_num("--seed", arg, UINT64_MAX, &cfg->seed);
-	case OPT_FAIL_FIRST:
-		return parse_id_opt(cfg, "--fail-first", arg);
-	case OPT_DROP_FIRST:
-		return parse_id_opt(cfg, "--drop-first", arg);
-	case OPT_ANSWER:
-		return parse_id_opt(cfg, "--answer", arg);
+	case OPT_FAIL_RATE: return parse_rate(arg, &cfg->fail_rate);
+	case OPT_SEED: return opt_num("--seed", arg, UINT64_MAX, &cfg->seed);
+	case OPT_FAIL_FIRST: return parse_id_opt(cfg, "--fail-first", arg);
+	case OPT_DROP_FIRST: return parse_id_opt(cfg, "--drop-first", arg);
+	case OPT_ANSWER: return parse_id_opt(cfg, "--answer", arg);
 	case OPT_ZERO_EVERY:
 		return opt_ulong("--zero-every", arg, &cfg->zero_every);
 	case OPT_STATUS_ALL:
@@ -915,8 +906,7 @@ static int parse_rule(struct cfg *cfg, int opt, const char *arg)
 		return parse_answer("--status-all", arg, &cfg->status_all);
 	case OPT_MAX_BODY:
 		return opt_num("--max-body", arg, SIZE_MAX / 4, &cfg->max_body);
-	default:
-		return usage_error("unknown option");
+	default: return usage_error("unknown option");
 	}
 }
 
@@ -987,8 +977,8 @@ static int mock_init(struct mock *m, const struct cfg *cfg)
 	m->log.fd = open(cfg->log_path,
 			 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (m->log.buf == NULL || m->log.fd < 0) {
-		fprintf(stderr, PROG ": cannot open '%s': %s\n",
-			cfg->log_path, strerror(errno));
+		fprintf(stderr, PROG ": cannot open '%s': %s\n", cfg->log_path,
+			strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -1027,10 +1017,9 @@ static struct MHD_Daemon *start_daemon(struct mock *m)
 	struct sockaddr_in sa;
 	unsigned int flags = MHD_USE_ERROR_LOG;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	struct MHD_OptionItem pool[] = {
-		{ MHD_OPTION_THREAD_POOL_SIZE, ncpu < 1 ? 1 : ncpu, NULL },
-		{ MHD_OPTION_END, 0, NULL }
-	};
+	struct MHD_OptionItem pool[] = { { MHD_OPTION_THREAD_POOL_SIZE,
+					   ncpu < 1 ? 1 : ncpu, NULL },
+					 { MHD_OPTION_END, 0, NULL } };
 
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
@@ -1074,8 +1063,8 @@ static int write_port_file(const char *path, unsigned int port)
 
 static unsigned int daemon_port(struct MHD_Daemon *d)
 {
-	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(
+		d, MHD_DAEMON_INFO_BIND_PORT);
 
 	return info != NULL ? info->port : 0;
 }
@@ -1120,8 +1109,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.port_file != NULL &&
 	    write_port_file(cfg.port_file, daemon_port(d)) < 0) {
-		fprintf(stderr, PROG ": cannot write '%s': %s\n",
-			cfg.port_file, strerror(errno));
+		fprintf(stderr, PROG ": cannot write '%s': %s\n", cfg.port_file,
+			strerror(errno));
 		goto out;
 	}
 	while (sigwait(&stop, &sig) != 0)

@@ -35,12 +35,12 @@ static const struct cfg_key *tables[3];
 static int memfd = -1;
 static char path[64];
 
-#define FAIL(...)                                                      \
-	do {                                                           \
-		fprintf(stderr, "fuzz_config: invariant broken: ");   \
-		fprintf(stderr, __VA_ARGS__);                          \
-		fputc('\n', stderr);                                   \
-		abort();                                               \
+#define FAIL(...)                                                   \
+	do {                                                        \
+		fprintf(stderr, "fuzz_config: invariant broken: "); \
+		fprintf(stderr, __VA_ARGS__);                       \
+		fputc('\n', stderr);                                \
+		abort();                                            \
 	} while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

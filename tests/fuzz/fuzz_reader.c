@@ -43,8 +43,8 @@
 #include <unistd.h>
 
 #define CANARY_PATH "/tmp/sender-fuzz-canary"
-#define MAX_CALLS 1000000 /* reader_next() calls before "does not end" */
-#define MAX_REF 100000	  /* letters the reference model keeps */
+#define MAX_CALLS   1000000 /* reader_next() calls before "does not end" */
+#define MAX_REF	    100000  /* letters the reference model keeps */
 
 static int memfd = -1;
 static char path[64];
@@ -58,12 +58,12 @@ static int verbose;   /* $FUZZ_VERBOSE: print what the reader gives */
 static int io_opened; /* URIs libxml2's I/O layer was asked for */
 static char io_uri[256];
 
-#define FAIL(...)                                                      \
-	do {                                                           \
-		fprintf(stderr, "fuzz_reader: invariant broken: ");   \
-		fprintf(stderr, __VA_ARGS__);                          \
-		fputc('\n', stderr);                                   \
-		abort();                                               \
+#define FAIL(...)                                                   \
+	do {                                                        \
+		fprintf(stderr, "fuzz_reader: invariant broken: "); \
+		fprintf(stderr, __VA_ARGS__);                       \
+		fputc('\n', stderr);                                \
+		abort();                                            \
 	} while (0)
 
 /* Any URI libxml2 tries to load through its I/O layer is recorded. */
@@ -194,8 +194,8 @@ static int is_trim_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static void check_text(const char *what, const char *s, size_t len,
-		       size_t max, int may_be_empty)
+static void check_text(const char *what, const char *s, size_t len, size_t max,
+		       int may_be_empty)
 {
 	if (s == NULL)
 		FAIL("%s is NULL", what);
@@ -372,8 +372,8 @@ static int ref_build(const uint8_t *data, size_t size, struct ref *ref,
 	if (ctxt == NULL)
 		abort();
 	xmlSetStructuredErrorFunc(undeclared, on_ref_error);
-	doc = xmlCtxtReadMemory(ctxt, (const char *)data, (int)size, path,
-				NULL, options);
+	doc = xmlCtxtReadMemory(ctxt, (const char *)data, (int)size, path, NULL,
+				options);
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	ok = doc != NULL && ctxt->wellFormed;
 	*errnum = ctxt->errNo;
@@ -530,8 +530,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		got[ngot].status = st;
 		got[ngot].id = l.id;
 		got[ngot].to = st == READER_LETTER ? copy(l.to) : NULL;
-		got[ngot].subject =
-			st == READER_LETTER ? copy(l.subject) : NULL;
+		got[ngot].subject = st == READER_LETTER ? copy(l.subject)
+							: NULL;
 		got[ngot].line = l.line;
 		ngot++;
 	}

@@ -78,8 +78,8 @@ int h_mem_eq(const char *a, size_t alen, const char *b, size_t blen,
 	return 0;
 }
 
-int h_contains(const char *hay, const char *needle, const char *file,
-	       int line, const char *ehay)
+int h_contains(const char *hay, const char *needle, const char *file, int line,
+	       const char *ehay)
 {
 	if (hay && strstr(hay, needle))
 		return 1;

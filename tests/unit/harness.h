@@ -26,16 +26,19 @@ struct h_test {
 	void (*fn)(void);
 };
 
-#define TEST(fn) { #fn, fn }
+#define TEST(fn)        \
+	{               \
+#fn, fn \
+	}
 
 #define CHECK(c) h_check(!!(c), __FILE__, __LINE__, #c)
-#define CHECK_INT_EQ(a, b)                                                   \
+#define CHECK_INT_EQ(a, b) \
 	h_int_eq((long long)(a), (long long)(b), __FILE__, __LINE__, #a, #b)
-#define CHECK_STR_EQ(a, b) h_mem_eq(a, (size_t)-1, b, (size_t)-1, __FILE__, \
-				    __LINE__, #a, #b)
-#define CHECK_MEM_EQ(a, alen, b, blen)                                       \
+#define CHECK_STR_EQ(a, b) \
+	h_mem_eq(a, (size_t)-1, b, (size_t)-1, __FILE__, __LINE__, #a, #b)
+#define CHECK_MEM_EQ(a, alen, b, blen) \
 	h_mem_eq(a, alen, b, blen, __FILE__, __LINE__, #a, #b)
-#define CHECK_CONTAINS(hay, needle)                                          \
+#define CHECK_CONTAINS(hay, needle) \
 	h_contains(hay, needle, __FILE__, __LINE__, #hay)
 
 int h_check(int ok, const char *file, int line, const char *expr);
@@ -44,8 +47,8 @@ int h_int_eq(long long a, long long b, const char *file, int line,
 /* (size_t)-1 as a length means "up to the NUL"; NULL is a value too. */
 int h_mem_eq(const char *a, size_t alen, const char *b, size_t blen,
 	     const char *file, int line, const char *ea, const char *eb);
-int h_contains(const char *hay, const char *needle, const char *file,
-	       int line, const char *ehay);
+int h_contains(const char *hay, const char *needle, const char *file, int line,
+	       const char *ehay);
 
 /* Checks failed so far in this test: helpers use it to name their caller. */
 int h_failures(void);

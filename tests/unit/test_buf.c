@@ -89,11 +89,8 @@ static void test_trim(void)
 }
 
 static const struct h_test tests[] = {
-	TEST(test_empty),
-	TEST(test_append_grows),
-	TEST(test_cap),
-	TEST(test_trim),
-	{ NULL, NULL },
+	TEST(test_empty), TEST(test_append_grows), TEST(test_cap),
+	TEST(test_trim),  { NULL, NULL },
 };
 
 int main(int argc, char **argv)

@@ -13,8 +13,8 @@ static const struct cfg_key api_keys[] = {
 	{ "api", "url", CFG_STRING, "http://default.example/", 0, 0,
 	  "UNIT_CFG_URL", "where letters go" },
 	{ "api", "timeout", CFG_SECONDS, "30", 0, 3600, NULL, "seconds" },
-	{ "api", "concurrency", CFG_UINT, "32", 1, 1024,
-	  "UNIT_CFG_CONCURRENCY", "in flight" },
+	{ "api", "concurrency", CFG_UINT, "32", 1, 1024, "UNIT_CFG_CONCURRENCY",
+	  "in flight" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
@@ -160,7 +160,8 @@ static void test_file_errors(void)
 	BAD_FILE("[api\nurl = x\n", 1, "");
 	/* the error is on the right line after many good ones */
 	BAD_FILE("[api]\n; 2\n; 3\nurl = a\n\n\n; 7\ntimeout = 1\n"
-		 "concurrency = 2000\n", 9, "concurrency");
+		 "concurrency = 2000\n",
+		 9, "concurrency");
 }
 
 static void test_missing_file(void)
@@ -259,9 +260,10 @@ static void test_precedence(void)
 		     0);
 	CHECK_INT_EQ(cfg_load_env(&c, err, sizeof(err)), 0);
 	CHECK_INT_EQ(cfg_set(&c, "api", "concurrency", "16", "--concurrency",
-			     err, sizeof(err)), 0);
+			     err, sizeof(err)),
+		     0);
 	CHECK_STR_EQ(cfg_str(&c, "extra", "password"), ""); /* default */
-	CHECK(cfg_seconds(&c, "api", "timeout") == 2.5);     /* file */
+	CHECK(cfg_seconds(&c, "api", "timeout") == 2.5);    /* file */
 	CHECK_STR_EQ(cfg_str(&c, "api", "url"), "http://env.example/");
 	CHECK_INT_EQ(cfg_uint(&c, "api", "concurrency"), 16); /* command */
 	check_origin(&c, "api", "concurrency", "--concurrency");
@@ -275,38 +277,38 @@ static void test_set(void)
 	if (init(&c) < 0)
 		return;
 	CHECK_INT_EQ(cfg_set(&c, "api", "concurrency", "1024", "-j", err,
-			     sizeof(err)), 0);
+			     sizeof(err)),
+		     0);
 	CHECK_INT_EQ(cfg_uint(&c, "api", "concurrency"), 1024);
 	/* a refused value leaves the last good one */
 	CHECK_INT_EQ(cfg_set(&c, "api", "concurrency", "1025", "-j", err,
-			     sizeof(err)), -1);
+			     sizeof(err)),
+		     -1);
 	CHECK_CONTAINS(err, "-j");
 	CHECK_CONTAINS(err, "concurrency");
 	CHECK_CONTAINS(err, "1025");
 	CHECK_INT_EQ(cfg_uint(&c, "api", "concurrency"), 1024);
-	CHECK_INT_EQ(cfg_set(&c, "api", "nope", "1", "--nope", err,
-			     sizeof(err)), -1);
+	CHECK_INT_EQ(
+		cfg_set(&c, "api", "nope", "1", "--nope", err, sizeof(err)),
+		-1);
 	CHECK_CONTAINS(err, "nope");
 	CHECK_INT_EQ(cfg_set(&c, "store", "backend", "x", "--backend", err,
-			     sizeof(err)), -1);
+			     sizeof(err)),
+		     -1);
 	CHECK_CONTAINS(err, "backend");
-	CHECK_INT_EQ(cfg_set(&c, "api", "timeout", "0.25", "cli", err,
-			     sizeof(err)), 0);
+	CHECK_INT_EQ(
+		cfg_set(&c, "api", "timeout", "0.25", "cli", err, sizeof(err)),
+		0);
 	CHECK(cfg_seconds(&c, "api", "timeout") == 0.25);
 	cfg_release(&c);
 }
 
 static const struct h_test tests[] = {
-	TEST(test_defaults),
-	TEST(test_file),
-	TEST(test_file_crlf_bom),
-	TEST(test_file_errors),
-	TEST(test_missing_file),
-	TEST(test_indented_keys),
-	TEST(test_env),
-	TEST(test_env_derived_names),
-	TEST(test_precedence),
-	TEST(test_set),
+	TEST(test_defaults),	  TEST(test_file),
+	TEST(test_file_crlf_bom), TEST(test_file_errors),
+	TEST(test_missing_file),  TEST(test_indented_keys),
+	TEST(test_env),		  TEST(test_env_derived_names),
+	TEST(test_precedence),	  TEST(test_set),
 	{ NULL, NULL },
 };
 

@@ -104,12 +104,9 @@ static void test_nap_through_signals(void)
 }
 
 static const struct h_test tests[] = {
-	TEST(test_never_goes_back),
-	TEST(test_units_agree),
-	TEST(test_nap_lasts_its_length),
-	TEST(test_nap_of_nothing_returns),
-	TEST(test_nap_through_signals),
-	{ NULL, NULL },
+	TEST(test_never_goes_back),	 TEST(test_units_agree),
+	TEST(test_nap_lasts_its_length), TEST(test_nap_of_nothing_returns),
+	TEST(test_nap_through_signals),	 { NULL, NULL },
 };
 
 int main(int argc, char **argv)

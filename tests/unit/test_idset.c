@@ -107,8 +107,8 @@ static void test_random_against_reference(void)
 	}
 	CHECK_INT_EQ(bad, 0);
 	for (i = 0; i < RANGE; i++)
-		bad += seen[i] && idset_add(&s, high[i / 65536] << 16 |
-						       (i % 65536)) != 0;
+		bad += seen[i] &&
+		       idset_add(&s, high[i / 65536] << 16 | (i % 65536)) != 0;
 	CHECK_INT_EQ(bad, 0);
 	CHECK(added > 20000);
 	idset_release(&s);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* message_json() of two C strings must give want exactly. */
-#define JSON_IS(to, subject, want) \
+#define JSON_IS(to, subject, want)                                      \
 	json_is(to, sizeof(to) - 1, subject, sizeof(subject) - 1, want, \
 		sizeof(want) - 1, __LINE__)
 static void json_is(const char *to, size_t to_len, const char *subject,

@@ -188,9 +188,23 @@ static void test_declared_encoding(void)
 static void test_parse_id(void)
 {
 	static const char *const bad[] = {
-		"", "abc", "-1", "+1", " 5", "5 ", "007", "00", "4294967296",
-		"99999999999999999999", "18446744073709551616", "0x10", "1e3",
-		"5\n", "\xef\xbc\x95", "4294967295 ", NULL,
+		"",
+		"abc",
+		"-1",
+		"+1",
+		" 5",
+		"5 ",
+		"007",
+		"00",
+		"4294967296",
+		"99999999999999999999",
+		"18446744073709551616",
+		"0x10",
+		"1e3",
+		"5\n",
+		"\xef\xbc\x95",
+		"4294967295 ",
+		NULL,
 	};
 	char why[200];
 	uint32_t id = 7;
@@ -218,9 +232,17 @@ static void test_parse_id(void)
 static void test_ids_in_file(void)
 {
 	static const char *const bad[] = {
-		"note=\"no id\"", "id=\"\"", "id=\"abc\"", "id=\"-1\"",
-		"id=\"+1\"", "id=\" 5\"", "id=\"5 \"", "id=\"007\"",
-		"id=\"4294967296\"", "id=\"99999999999999999999\"", NULL,
+		"note=\"no id\"",
+		"id=\"\"",
+		"id=\"abc\"",
+		"id=\"-1\"",
+		"id=\"+1\"",
+		"id=\" 5\"",
+		"id=\"5 \"",
+		"id=\"007\"",
+		"id=\"4294967296\"",
+		"id=\"99999999999999999999\"",
+		NULL,
 	};
 	const char *path = h_data("ids.xml");
 	struct reader *r = open_path(path);
@@ -322,20 +344,28 @@ static const struct broken {
 	long line;
 } broken[] = {
 	{ "<r><email id=\"1\"><to>a</to><subject>s</subject></email>\n"
-	  "<email id=\"2\"><to>b</to><subject>s</email></r>\n", { 1, -1 }, 2 },
+	  "<email id=\"2\"><to>b</to><subject>s</email></r>\n",
+	  { 1, -1 },
+	  2 },
 	/* the error right after a complete letter, nothing in between */
 	{ "<r>\n<email id=\"1\"><to>a</to><subject>s</subject></email>\n"
 	  "<email id=\"2\"><to>b</to><subject>s</subject></email></x>\n",
-	  { 1, 2, -1 }, 3 },
+	  { 1, 2, -1 },
+	  3 },
 	{ "<r><email id=\"1\"><to>a</to><subject>s</subject></email>"
 	  "<email id=\"2\"><to>b</to><subject>s</subject></email>\n&undef;\n"
-	  "</r>\n", { 1, 2, -1 }, 2 },
+	  "</r>\n",
+	  { 1, 2, -1 },
+	  2 },
 	{ "<r><email id=\"1\"><to>a</to><subject>s</subject></email>",
-	  { 1, -1 }, 1 },
+	  { 1, -1 },
+	  1 },
 	{ "<r><email id=\"1\"><to>a</to><subject>s</subject></email\n",
-	  { -1 }, 2 },
+	  { -1 },
+	  2 },
 	{ "<r><email id=\"1\"><to>a & b</to><subject>s</subject></email></r>",
-	  { -1 }, 1 },
+	  { -1 },
+	  1 },
 	{ "not xml at all\n", { -1 }, 1 },
 	{ "", { -1 }, 1 },
 	{ "<r/>\n<r/>\n", { -1 }, 2 },
@@ -381,12 +411,16 @@ static void test_broken_after_many(void)
 		return;
 	fprintf(f, "<?xml version=\"1.0\"?>\n<emails>\n");
 	for (i = 1; i <= 5000; i++)
-		fprintf(f, "<email id=\"%u\"><to>u%u@example.com</to>"
-			   "<subject>letter %u</subject></email>\n", i, i, i);
+		fprintf(f,
+			"<email id=\"%u\"><to>u%u@example.com</to>"
+			"<subject>letter %u</subject></email>\n",
+			i, i, i);
 	fprintf(f, "<email id=\"5001\"><to>x</to><subject>s</to></email>\n");
 	for (i = 5002; i <= 6000; i++)
-		fprintf(f, "<email id=\"%u\"><to>u@example.com</to>"
-			   "<subject>late</subject></email>\n", i);
+		fprintf(f,
+			"<email id=\"%u\"><to>u@example.com</to>"
+			"<subject>late</subject></email>\n",
+			i);
 	fprintf(f, "</emails>\n");
 	fclose(f);
 	r = open_path(path);
@@ -570,20 +604,23 @@ static void test_external_entities(void)
 	n = snprintf(doc, sizeof(doc),
 		     "<?xml version=\"1.0\"?>\n<!DOCTYPE e [ <!ENTITY x SYSTEM "
 		     "\"file://%s\"> ]>\n<e><email id=\"1\"><to>a</to>"
-		     "<subject>&x;</subject></email></e>\n", secret);
+		     "<subject>&x;</subject></email></e>\n",
+		     secret);
 	h_write(h_tmp("ext1.xml"), doc, (size_t)n);
 	refused(h_tmp("ext1.xml"), 0);
 	n = snprintf(doc, sizeof(doc),
 		     "<?xml version=\"1.0\"?>\n<!DOCTYPE e [ <!ENTITY %% p "
 		     "SYSTEM \"%s\"> %%p; ]>\n<e><email id=\"1\"><to>a</to>"
-		     "<subject>s</subject></email></e>\n", secret);
+		     "<subject>s</subject></email></e>\n",
+		     secret);
 	h_write(h_tmp("ext2.xml"), doc, (size_t)n);
 	refused(h_tmp("ext2.xml"), 0);
 	CHECK_CONTAINS(msg, "ext2.xml:");
 	n = snprintf(doc, sizeof(doc),
 		     "<?xml version=\"1.0\"?>\n<!DOCTYPE e SYSTEM \"%s\">\n"
 		     "<e><email id=\"1\"><to>a</to><subject>s</subject>"
-		     "</email></e>\n", secret);
+		     "</email></e>\n",
+		     secret);
 	h_write(h_tmp("ext3.xml"), doc, (size_t)n);
 	drain(h_tmp("ext3.xml")); /* an external DTD is simply not read */
 	if (!CHECK(untouched(ino)))
@@ -668,13 +705,19 @@ static void test_caps(void)
 		return;
 	memset(subject, 'x', n);
 	subject[n] = '\0';
-	fprintf(f, "<e>\n<email id=\"1\"><to>a</to><subject>%s</subject>"
-		   "</email>\n", subject + 1);
-	fprintf(f, "<email id=\"2\"><to>a</to><subject>%s</subject>"
-		   "</email>\n", subject);
+	fprintf(f,
+		"<e>\n<email id=\"1\"><to>a</to><subject>%s</subject>"
+		"</email>\n",
+		subject + 1);
+	fprintf(f,
+		"<email id=\"2\"><to>a</to><subject>%s</subject>"
+		"</email>\n",
+		subject);
 	/* the cap is on the text after trimming */
-	fprintf(f, "<email id=\"3\"><to>a</to><subject>\n          %s\n"
-		   "        </subject></email>\n</e>\n", subject + 1);
+	fprintf(f,
+		"<email id=\"3\"><to>a</to><subject>\n          %s\n"
+		"        </subject></email>\n</e>\n",
+		subject + 1);
 	fclose(f);
 	if ((r = open_path(path)) != NULL) {
 		next_letter(r, 1, "a", subject + 1, n - 1, __LINE__);
@@ -729,10 +772,12 @@ static void test_stream_memory(void)
 		return;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<emails>\n");
 	for (i = 0; i < 100000; i++)
-		fprintf(f, "  <email id=\"%lu\">\n"
-			   "    <to>user%lu@example.com</to>\n"
-			   "    <subject>Привет &amp; welcome, letter %lu"
-			   "</subject>\n  </email>\n", i + 1, i, i);
+		fprintf(f,
+			"  <email id=\"%lu\">\n"
+			"    <to>user%lu@example.com</to>\n"
+			"    <subject>Привет &amp; welcome, letter %lu"
+			"</subject>\n  </email>\n",
+			i + 1, i, i);
 	fprintf(f, "</emails>\n");
 	CHECK(fclose(f) == 0);
 	t0 = cpu_seconds();

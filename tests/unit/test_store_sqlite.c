@@ -35,7 +35,8 @@ static int setup(struct fixture *f, const char *path)
 	if (!CHECK_INT_EQ(cfg_init(&f->cfg, tables, err, sizeof(err)), 0))
 		return -1;
 	if (!CHECK_INT_EQ(cfg_set(&f->cfg, "sqlite", "path", f->path, "test",
-				  err, sizeof(err)), 0)) {
+				  err, sizeof(err)),
+			  0)) {
 		printf("    %s\n", err);
 		cfg_release(&f->cfg);
 		return -1;
@@ -76,8 +77,9 @@ static sqlite3 *db_open(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	if (!CHECK_INT_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
-					  NULL), SQLITE_OK)) {
+	if (!CHECK_INT_EQ(
+		    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
+		    SQLITE_OK)) {
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -93,9 +95,13 @@ static int row(sqlite3 *db, uint32_t id, char ts[32], int *status)
 	sqlite3_stmt *st = NULL;
 	int rc, found = -1;
 
-	if (!CHECK_INT_EQ(sqlite3_prepare_v2(db,
-			"SELECT ts, delivery_status, typeof(ts) FROM results "
-			"WHERE id = ?1", -1, &st, NULL), SQLITE_OK))
+	if (!CHECK_INT_EQ(
+		    sqlite3_prepare_v2(
+			    db,
+			    "SELECT ts, delivery_status, typeof(ts) FROM results "
+			    "WHERE id = ?1",
+			    -1, &st, NULL),
+		    SQLITE_OK))
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
@@ -151,8 +157,7 @@ static void test_claim_finish_claim(void)
 	static const enum claim ok[] = { CLAIM_OK, CLAIM_OK, CLAIM_OK };
 	static const enum claim held[] = { CLAIM_HELD, CLAIM_HELD, CLAIM_HELD,
 					   CLAIM_OK };
-	static const enum claim done[] = { CLAIM_DONE, CLAIM_DONE,
-					   CLAIM_DONE };
+	static const enum claim done[] = { CLAIM_DONE, CLAIM_DONE, CLAIM_DONE };
 	struct store_result r[3] = {
 		{ 1, NOW, 1, 1, NULL },
 		{ 2, NOW + 1, 0, 2, NULL },
@@ -245,8 +250,8 @@ static void test_id_range_and_big_batch(void)
 	if ((s = open_as(&f, "host:1:a")) == NULL ||
 	    (db = db_open(f.path)) == NULL)
 		goto out;
-	claim(s, edge, 4, (const enum claim[]){ CLAIM_OK, CLAIM_OK, CLAIM_OK,
-						 CLAIM_OK });
+	claim(s, edge, 4,
+	      (const enum claim[]){ CLAIM_OK, CLAIM_OK, CLAIM_OK, CLAIM_OK });
 	for (i = 0; i < 4; i++)
 		r[i] = (struct store_result){ edge[i], NOW, 1, 1, NULL };
 	CHECK_INT_EQ(store_finish(s, r, 4, err, sizeof(err)), 0);
@@ -295,12 +300,15 @@ static void test_schema(void)
 		return;
 	/* a table made by hand with SPEC's three columns and a done row */
 	if (!CHECK_INT_EQ(sqlite3_open(f.path, &db), SQLITE_OK) ||
-	    !CHECK_INT_EQ(sqlite3_exec(db,
-			"CREATE TABLE results (id INTEGER PRIMARY KEY, ts TEXT,"
-			" delivery_status INTEGER);"
-			"INSERT INTO results"
-			" VALUES (5, '2020-01-01 00:00:00', 1)",
-			NULL, NULL, NULL), SQLITE_OK))
+	    !CHECK_INT_EQ(
+		    sqlite3_exec(
+			    db,
+			    "CREATE TABLE results (id INTEGER PRIMARY KEY, ts TEXT,"
+			    " delivery_status INTEGER);"
+			    "INSERT INTO results"
+			    " VALUES (5, '2020-01-01 00:00:00', 1)",
+			    NULL, NULL, NULL),
+		    SQLITE_OK))
 		goto out;
 	if ((s = open_as(&f, "host:1:a")) == NULL)
 		goto out;
@@ -311,7 +319,8 @@ static void test_schema(void)
 	if ((db = db_open(f.path)) == NULL)
 		goto out;
 	if (CHECK_INT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st,
-					    NULL), SQLITE_OK) &&
+					    NULL),
+			 SQLITE_OK) &&
 	    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW))
 		CHECK_STR_EQ((const char *)sqlite3_column_text(st, 0), "wal");
 	sqlite3_finalize(st);
@@ -349,7 +358,8 @@ static void test_claim_all_or_nothing(void)
 	if (setup(&f, h_tmp("locked.db")) < 0)
 		return;
 	CHECK_INT_EQ(cfg_set(&f.cfg, "sqlite", "busy_timeout", "0.2", "test",
-			     err, sizeof(err)), 0);
+			     err, sizeof(err)),
+		     0);
 	if ((s = open_as(&f, "host:1:a")) == NULL ||
 	    (db = db_open(f.path)) == NULL)
 		goto out;

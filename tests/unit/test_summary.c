@@ -51,7 +51,8 @@ static void test_json(void)
 {
 	static const char *const keys[] = {
 		"letters", "delivered", "not_delivered", "rejected", "errors",
-		"skipped", "deferred", "invalid", "requests", "seconds", NULL,
+		"skipped", "deferred",	"invalid",	 "requests", "seconds",
+		NULL,
 	};
 	static const long want[] = { 1000, 812, 171, 2, 1, 10, 4, 0, 1013 };
 	struct run_stats st = example();
@@ -77,7 +78,8 @@ static void test_json(void)
 		return;
 	}
 	CHECK_INT_EQ(json_object_size(o), 10);
-	json_object_foreach(o, key, v) {
+	json_object_foreach(o, key, v)
+	{
 		if (i < 10)
 			CHECK_STR_EQ(key, keys[i]); /* SPEC's order */
 		if (i < 9)
