@@ -30,9 +30,10 @@ void log_init(struct log *l, enum log_level level, int json, FILE *out)
 static void log_format(char *out, size_t len, const char *fmt, va_list ap)
 {
 	/* analyzer false positive: ap comes from va_start in log_event() */
-	if (vsnprintf(out, len, fmt, ap) <
-	    0) // NOLINT(clang-analyzer-valist.Uninitialized)
+	// NOLINTBEGIN(clang-analyzer-valist.Uninitialized)
+	if (vsnprintf(out, len, fmt, ap) < 0)
 		snprintf(out, len, "(message lost: bad format)");
+	// NOLINTEND(clang-analyzer-valist.Uninitialized)
 }
 
 static void print_json(struct log *l, enum log_level level, enum log_event ev,

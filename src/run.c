@@ -213,10 +213,10 @@ static void flush(struct run *r)
 	if (r->nresults == 0 && r->nreleases == 0)
 		return;
 	/* analyzer false positive: the arrays are owned by run_release() */
+	// NOLINTBEGIN(clang-analyzer-unix.Malloc)
 	if (store_finish(r->store, r->results, r->nresults, r->err,
 			 sizeof(r->err)) < 0 ||
-	    store_release(r->store, r->releases, r->nreleases,
-			  r->err, // NOLINT(clang-analyzer-unix.Malloc)
+	    store_release(r->store, r->releases, r->nreleases, r->err,
 			  sizeof(r->err)) < 0) {
 		if (!r->st->storage_failed)
 			log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
@@ -225,6 +225,7 @@ static void flush(struct run *r)
 		begin_stop(r);
 		return;
 	}
+	// NOLINTEND(clang-analyzer-unix.Malloc)
 	r->nresults = 0;
 	r->nreleases = 0;
 }

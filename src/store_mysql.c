@@ -251,8 +251,9 @@ static void addf(struct store_mysql *m, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	/* va_start is right above: the analyzer's valist check misreads it */
-	len = vsnprintf(piece, sizeof(piece), fmt,
-			ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	// NOLINTBEGIN(clang-analyzer-valist.Uninitialized)
+	len = vsnprintf(piece, sizeof(piece), fmt, ap);
+	// NOLINTEND(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	if (len < 0 || (size_t)len >= sizeof(piece))
 		m->oom = 1;
