@@ -21,7 +21,6 @@ struct transfer {
 	enum slot_state state;
 	CURL *easy; /* kept across letters: its connection is reused */
 	uint32_t id;
-	long line;
 	char *body; /* owned */
 	size_t len;
 	unsigned attempts;
@@ -155,12 +154,7 @@ unsigned long api_requests(const struct api *a)
 	return a->requests;
 }
 
-unsigned api_window(const struct api *a)
-{
-	return window_limit(&a->window);
-}
-
-void api_add(struct api *a, uint32_t id, long line, char *body, size_t len)
+void api_add(struct api *a, uint32_t id, char *body, size_t len)
 {
 	unsigned i;
 
@@ -171,7 +165,6 @@ void api_add(struct api *a, uint32_t id, long line, char *body, size_t len)
 			continue;
 		t->state = SLOT_WAITING;
 		t->id = id;
-		t->line = line;
 		t->body = body;
 		t->len = len;
 		t->attempts = 0;
@@ -193,7 +186,6 @@ static struct api_done *finish(struct api *a, struct transfer *t,
 	a->done_count++;
 	memset(d, 0, sizeof(*d));
 	d->id = t->id;
-	d->line = t->line;
 	d->outcome = outcome;
 	d->ts = time(NULL);
 	d->attempts = t->attempts;
@@ -488,6 +480,9 @@ int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 	return 0;
 }
 
+#define STOPPING  "not sent: the run is stopping"
+#define ABANDONED "abandoned in flight: the API may have it"
+
 void api_stop(struct api *a)
 {
 	unsigned i;
@@ -496,7 +491,7 @@ void api_stop(struct api *a)
 	for (i = 0; i < a->o.concurrency; i++)
 		if (a->slots[i].state == SLOT_WAITING)
 			set_detail(finish(a, &a->slots[i], OUTCOME_DEFERRED, 0),
-				   "not sent: the run is stopping", 29);
+				   STOPPING, sizeof(STOPPING) - 1);
 }
 
 void api_abort(struct api *a)
@@ -511,7 +506,7 @@ void api_abort(struct api *a)
 			continue;
 		curl_multi_remove_handle(a->multi, t->easy);
 		a->in_flight--;
-		set_detail(finish(a, t, OUTCOME_IN_DOUBT, 0),
-			   "abandoned in flight: the API may have it", 40);
+		set_detail(finish(a, t, OUTCOME_IN_DOUBT, 0), ABANDONED,
+			   sizeof(ABANDONED) - 1);
 	}
 }

@@ -35,15 +35,18 @@ enum outcome {
 	OUTCOME_IN_DOUBT,      /* abandoned in flight: keep the claim */
 };
 
+/* Longest detail kept of an answer or a transfer error, with its NUL. */
+#define API_DETAIL_MAX 512
+
 /* One letter whose outcome is known. */
 struct api_done {
 	uint32_t id;
-	long line;
 	enum outcome outcome;
 	time_t ts;	   /* when the API answered */
 	unsigned attempts; /* POSTs made */
 	long http_status;  /* of the last answer, 0 if none */
-	char detail[512];  /* answer body or transfer error, one line */
+	/* the answer body or the transfer error, on one line */
+	char detail[API_DETAIL_MAX];
 };
 
 struct api;
@@ -56,7 +59,7 @@ void api_free(struct api *a);
 int api_has_room(const struct api *a);
 
 /* Hand a letter over; the api owns body (malloc'd) from now on. */
-void api_add(struct api *a, uint32_t id, long line, char *body, size_t len);
+void api_add(struct api *a, uint32_t id, char *body, size_t len);
 
 /*
  * Start what may start, move transfers on, and wait at most timeout_ms for
@@ -85,8 +88,5 @@ unsigned api_in_flight(const struct api *a);
 
 /* POSTs started so far. */
 unsigned long api_requests(const struct api *a);
-
-/* The window in use now (for progress and tests). */
-unsigned api_window(const struct api *a);
 
 #endif

@@ -18,7 +18,6 @@
 /* A letter read and encoded, waiting for its claim or for a slot. */
 struct pending {
 	uint32_t id;
-	long line;
 	char *body; /* owned until handed to the api */
 	size_t len;
 };
@@ -48,7 +47,7 @@ struct run {
 
 	/* outcomes not yet written to the store, and their error texts */
 	struct store_result *results;
-	char (*texts)[sizeof(((struct api_done *)0)->detail)];
+	char (*texts)[API_DETAIL_MAX];
 	size_t nresults, room;
 	uint32_t *releases;
 	size_t nreleases;
@@ -114,7 +113,6 @@ static int next_letter(struct run *r, struct pending *p)
 			continue;
 		}
 		p->id = l.id;
-		p->line = l.line;
 		if (r->o->dry_run) {
 			p->body = NULL;
 			return 1;
@@ -258,7 +256,7 @@ static void record(struct run *r, const struct api_done *d, int status)
 	res->attempts = d->attempts;
 	res->error = NULL;
 	if (status < 0) {
-		memcpy(r->texts[r->nresults], d->detail, sizeof(d->detail));
+		memcpy(r->texts[r->nresults], d->detail, API_DETAIL_MAX);
 		res->error = r->texts[r->nresults];
 	}
 	r->nresults++;
@@ -425,7 +423,6 @@ static void send_all(struct run *r)
 			if (r->qcount == 0)
 				continue;
 			api_add(r->api, r->queue[r->qhead].id,
-				r->queue[r->qhead].line,
 				r->queue[r->qhead].body,
 				r->queue[r->qhead].len);
 			r->qhead = (r->qhead + 1) % r->o->claim_batch;
