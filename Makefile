@@ -24,7 +24,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
 
 MODULES  = api backoff buf cfg clock core_keys idset journal log message \
-           progress reader run store summary window \
+           progress reader run store summary text window \
            $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
 ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
@@ -117,7 +117,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
 		-fsanitize=fuzzer,address,undefined $(STD) $(WARN) -Isrc
-FUZZ_SRC_reader = src/reader.c src/buf.c
+FUZZ_SRC_reader = src/reader.c src/buf.c src/text.c
 FUZZ_PKG_reader = libxml-2.0
 FUZZ_SRC_config = src/cfg.c src/core_keys.c src/store.c src/store_sqlite.c
 FUZZ_PKG_config = inih sqlite3

@@ -3,6 +3,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "clock.h"
+#include "text.h"
 #include "window.h"
 
 #include <curl/curl.h>
@@ -284,22 +285,14 @@ enum answer {
 	ANSWER_MISCONFIGURED,
 };
 
-static int is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* Whether body, but for surrounding white space, is exactly word. */
 static int body_is(const struct buf *body, const char *word)
 {
-	const char *p = buf_str(body), *end = p + body->len;
-	size_t n = strlen(word);
+	const char *p = buf_str(body);
+	size_t len = body->len, n = strlen(word);
 
-	while (p < end && is_space(*p))
-		p++;
-	while (end > p && is_space(end[-1]))
-		end--;
-	return (size_t)(end - p) == n && memcmp(p, word, n) == 0;
+	text_trim(&p, &len);
+	return len == n && memcmp(p, word, n) == 0;
 }
 
 static enum answer classify(long status, const struct buf *body)

@@ -58,26 +58,6 @@ void buf_release(struct buf *b)
 	buf_init(b, b->cap);
 }
 
-static int is_trim_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-void buf_trim(struct buf *b)
-{
-	size_t start = 0;
-
-	while (b->len > 0 && is_trim_space(b->data[b->len - 1]))
-		b->len--;
-	while (start < b->len && is_trim_space(b->data[start]))
-		start++;
-	if (start)
-		memmove(b->data, b->data + start, b->len - start);
-	b->len -= start;
-	if (b->data)
-		b->data[b->len] = '\0';
-}
-
 const char *buf_str(const struct buf *b)
 {
 	return b->data ? b->data : "";

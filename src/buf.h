@@ -31,9 +31,6 @@ void buf_reset(struct buf *b);
 /* Free the memory; the buffer is empty and reusable afterwards. */
 void buf_release(struct buf *b);
 
-/* Remove leading and trailing space, tab, CR and LF in place. */
-void buf_trim(struct buf *b);
-
 /* The contents as a C string ("" when empty); owned by the buffer. */
 const char *buf_str(const struct buf *b);
 

@@ -1,7 +1,7 @@
 #include "journal.h"
 
-#include "reader.h"
 #include "store.h"
+#include "text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -145,7 +145,7 @@ static int parse_line(struct journal_reader *j, struct store_result *out)
 	if (split(j->line, f) < 0)
 		return -1;
 	memset(out, 0, sizeof(*out));
-	if (reader_parse_id(f[0], &out->id, why, sizeof(why)) < 0 ||
+	if (text_parse_id(f[0], &out->id, why, sizeof(why)) < 0 ||
 	    (out->ts = store_parse_ts(f[1])) < 0)
 		return -1;
 	if (strcmp(f[2], "-") == 0)

@@ -1,6 +1,7 @@
 #include "reader.h"
 
 #include "buf.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,7 +195,8 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 	r->name = strdup(stdin_input ? "<stdin>" : path);
 	if (r->name == NULL)
 		goto nomem;
-	/* the text goes in trimmed: the caps are on what is sent */
+	/* the text goes in trimmed (append_trimmed): the caps are on what
+	 * is sent */
 	buf_init(&r->to, READER_TO_MAX);
 	buf_init(&r->subject, READER_SUBJECT_MAX);
 	if (!stdin_input) {
@@ -248,38 +250,6 @@ long reader_offset(const struct reader *r)
 	long n = r->xml ? xmlTextReaderByteConsumed(r->xml) : 0;
 
 	return n > 0 ? n : 0;
-}
-
-int reader_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
-{
-	unsigned long long v = 0;
-	const char *p;
-
-	if (text[0] == '\0') {
-		snprintf(why, whylen, "id is empty");
-		return -1;
-	}
-	for (p = text; *p; p++) {
-		if (*p < '0' || *p > '9') {
-			snprintf(why, whylen,
-				 "id '%.40s' is not a plain decimal number",
-				 text);
-			return -1;
-		}
-		if (v <= UINT32_MAX)
-			v = v * 10 + (unsigned)(*p - '0');
-	}
-	if (text[0] == '0' && text[1] != '\0') {
-		snprintf(why, whylen, "id '%.40s' has leading zeros", text);
-		return -1;
-	}
-	if (v > UINT32_MAX) {
-		snprintf(why, whylen,
-			 "id '%.40s' is out of range (0..4294967295)", text);
-		return -1;
-	}
-	*id = (uint32_t)v;
-	return 0;
 }
 
 /*
@@ -421,11 +391,9 @@ static enum reader_status finish_email(struct reader *r, struct letter *out,
 	uint32_t id = 0;
 
 	r->collecting = FIELD_NONE;
-	buf_trim(&r->to);
-	buf_trim(&r->subject);
 	if (r->id_text == NULL)
 		problem = "letter has no id attribute";
-	else if (reader_parse_id(r->id_text, &id, why, sizeof(why)) < 0) {
+	else if (text_parse_id(r->id_text, &id, why, sizeof(why)) < 0) {
 		problem = why;
 		r->id_bad = 1;
 	} else if (!r->seen_to || r->to.len == 0)
@@ -565,20 +533,12 @@ static void salvage_start(struct reader *r)
 	r->salvage = n->next;
 }
 
-static int is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* Whitespace around the text does not count against the cap. */
 static void append_trimmed(struct buf *b, const char *s)
 {
 	size_t n = strlen(s);
 
-	while (n > 0 && is_space(s[n - 1]))
-		n--;
-	while (n > 0 && is_space(*s))
-		s++, n--;
+	text_trim(&s, &n);
 	buf_append(b, s, n);
 }
 

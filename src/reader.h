@@ -60,10 +60,4 @@ const char *reader_name(const struct reader *r);
 
 void reader_free(struct reader *r);
 
-/*
- * Parse a letter id: a plain decimal 0..4294967295, no sign, no spaces, no
- * leading zeros.  Returns 0 and stores the id, or -1 with the reason in why.
- */
-int reader_parse_id(const char *text, uint32_t *id, char *why, size_t whylen);
-
 #endif

@@ -13,7 +13,6 @@ static void test_empty(void)
 	buf_init(&b, 0);
 	CHECK(b.data == NULL); /* nothing allocated */
 	CHECK_STR_EQ(buf_str(&b), "");
-	buf_trim(&b);
 	CHECK_INT_EQ(b.len, 0);
 	buf_release(&b);
 }
@@ -65,32 +64,11 @@ static void test_cap(void)
 	buf_release(&b);
 }
 
-#define TRIMS_TO(in, want) trims_to(in, sizeof(in) - 1, want, sizeof(want) - 1)
-static void trims_to(const char *in, size_t n, const char *want, size_t wn)
-{
-	struct buf b;
-
-	buf_init(&b, 0);
-	buf_append(&b, in, n);
-	buf_trim(&b);
-	CHECK_MEM_EQ(b.data, b.len, want, wn);
-	CHECK_INT_EQ(b.data[b.len], 0);
-	buf_release(&b);
-}
-
-static void test_trim(void)
-{
-	TRIMS_TO(" \t\r\nab c\r\n\t d \n\r\t ", "ab c\r\n\t d");
-	TRIMS_TO("x", "x");
-	TRIMS_TO(" \t\r\n", "");
-	TRIMS_TO("\v\fx\v\f", "\v\fx\v\f"); /* only the four */
-	TRIMS_TO("\xc2\xa0x\xc2\xa0", "\xc2\xa0x\xc2\xa0");
-	TRIMS_TO("a\0 ", "a\0");
-}
-
 static const struct h_test tests[] = {
-	TEST(test_empty), TEST(test_append_grows), TEST(test_cap),
-	TEST(test_trim),  { NULL, NULL },
+	TEST(test_empty),
+	TEST(test_append_grows),
+	TEST(test_cap),
+	{ NULL, NULL },
 };
 
 int main(int argc, char **argv)

@@ -185,50 +185,6 @@ static void test_declared_encoding(void)
 	reader_free(r);
 }
 
-static void test_parse_id(void)
-{
-	static const char *const bad[] = {
-		"",
-		"abc",
-		"-1",
-		"+1",
-		" 5",
-		"5 ",
-		"007",
-		"00",
-		"4294967296",
-		"99999999999999999999",
-		"18446744073709551616",
-		"0x10",
-		"1e3",
-		"5\n",
-		"\xef\xbc\x95",
-		"4294967295 ",
-		NULL,
-	};
-	char why[200];
-	uint32_t id = 7;
-	size_t i;
-
-	CHECK_INT_EQ(reader_parse_id("0", &id, why, sizeof(why)), 0);
-	CHECK_INT_EQ(id, 0);
-	CHECK_INT_EQ(reader_parse_id("4294967295", &id, why, sizeof(why)), 0);
-	CHECK_INT_EQ(id, 4294967295u);
-	CHECK_INT_EQ(reader_parse_id("10", &id, why, sizeof(why)), 0);
-	CHECK_INT_EQ(id, 10);
-	for (i = 0; bad[i]; i++) {
-		why[0] = '\0';
-		id = 7;
-		int rc = reader_parse_id(bad[i], &id, why, sizeof(why));
-
-		if (!CHECK_INT_EQ(rc, -1))
-			printf("    id '%s' was accepted as %u\n", bad[i],
-			       (unsigned)id);
-		CHECK(why[0] != '\0');
-		CHECK_INT_EQ(id, 7); /* untouched on failure */
-	}
-}
-
 static void test_ids_in_file(void)
 {
 	static const char *const bad[] = {
@@ -800,7 +756,6 @@ static const struct h_test tests[] = {
 	TEST(test_trim),
 	TEST(test_cyrillic),
 	TEST(test_declared_encoding),
-	TEST(test_parse_id),
 	TEST(test_ids_in_file),
 	TEST(test_fields),
 	TEST(test_stdin),

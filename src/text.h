@@ -1,0 +1,26 @@
+/*
+ * text: the one definition of two things that text from outside (the XML
+ * file, the API's answers, the journal) is checked against: the white
+ * space trimmed around a value, and a letter id (SPEC section 2).
+ */
+#ifndef SENDER_TEXT_H
+#define SENDER_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Narrow the n bytes at *s to leave out the white space at both ends:
+ * space, tab, CR and LF (XML's white space; not \v, \f nor U+00A0).
+ * Nothing is copied or written.
+ */
+void text_trim(const char **s, size_t *n);
+
+/*
+ * Parse a letter id: a plain decimal 0..4294967295, no sign, no spaces, no
+ * leading zeros.  Returns 0 and stores the id, or -1 with the reason in
+ * why (and *id untouched).
+ */
+int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen);
+
+#endif
