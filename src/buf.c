@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,46 @@ int buf_append(struct buf *b, const void *data, size_t n)
 	b->len += n;
 	b->data[b->len] = '\0';
 	return clipped;
+}
+
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list again;
+	size_t keep;
+	int n, clipped = 0;
+
+	/* measured first, then written once: nothing past the cap is kept */
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0) {
+		va_end(again);
+		return -1;
+	}
+	keep = (size_t)n;
+	if (b->cap && b->len + keep > b->cap) {
+		keep = b->cap - b->len;
+		b->truncated = 1;
+		clipped = 1;
+	}
+	if (buf_grow(b, b->len + keep + 1) < 0) {
+		va_end(again);
+		return -1;
+	}
+	vsnprintf(b->data + b->len, keep + 1, fmt, again);
+	va_end(again);
+	b->len += keep;
+	return clipped;
+}
+
+int buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = buf_vaddf(b, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 void buf_reset(struct buf *b)

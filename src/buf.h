@@ -6,6 +6,7 @@
 #ifndef SENDER_BUF_H
 #define SENDER_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct buf {
@@ -24,6 +25,14 @@ void buf_init(struct buf *b, size_t cap);
  * returns 1; returns -1 when memory runs out, 0 otherwise.
  */
 int buf_append(struct buf *b, const void *data, size_t n);
+
+/*
+ * Append printf-formatted text, with buf_append()'s cap and results; -1
+ * also when the format cannot be formatted.
+ */
+int buf_addf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
 
 /* Forget the contents but keep the memory for reuse. */
 void buf_reset(struct buf *b);

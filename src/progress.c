@@ -1,5 +1,6 @@
 #include "progress.h"
 
+#include "buf.h"
 #include "clock.h"
 
 #include <string.h>
@@ -11,33 +12,26 @@ void progress_init(struct progress *p, FILE *out, int enabled)
 	p->enabled = enabled;
 }
 
-void progress_format(const struct progress_state *s, double rate, char *out,
-		     size_t outlen)
+void progress_format(const struct progress_state *s, double rate,
+		     struct buf *out)
 {
-	int n = snprintf(out, outlen,
-			 "%lu read, %lu done, %lu in flight, %lu deferred",
-			 s->read, s->done, s->in_flight, s->deferred);
+	double share, left;
+	long secs;
 
-	if (n < 0 || (size_t)n >= outlen)
-		return;
+	buf_addf(out, "%lu read, %lu done, %lu in flight, %lu deferred",
+		 s->read, s->done, s->in_flight, s->deferred);
 	if (rate >= 0)
-		n += snprintf(out + n, outlen - (size_t)n, ", %.0f/s", rate);
-	if (s->bytes_total > 0 && (size_t)n < outlen) {
-		double share = (double)s->bytes_read / (double)s->bytes_total;
-
-		n += snprintf(out + n, outlen - (size_t)n, ", %.0f%%",
-			      share * 100);
-		/* the rest of the input at the speed so far */
-		if (rate > 0 && share > 0.01 && share < 1 && s->done > 0 &&
-		    (size_t)n < outlen) {
-			double left = (double)s->done * (1 - share) / share /
-				      rate;
-			long secs = (long)left;
-
-			snprintf(out + n, outlen - (size_t)n,
-				 ", ETA %ld:%02ld:%02ld", secs / 3600,
-				 secs / 60 % 60, secs % 60);
-		}
+		buf_addf(out, ", %.0f/s", rate);
+	if (s->bytes_total <= 0)
+		return;
+	share = (double)s->bytes_read / (double)s->bytes_total;
+	buf_addf(out, ", %.0f%%", share * 100);
+	/* the rest of the input at the speed so far */
+	if (rate > 0 && share > 0.01 && share < 1 && s->done > 0) {
+		left = (double)s->done * (1 - share) / share / rate;
+		secs = (long)left;
+		buf_addf(out, ", ETA %ld:%02ld:%02ld", secs / 3600,
+			 secs / 60 % 60, secs % 60);
 	}
 }
 
@@ -66,7 +60,7 @@ static double rate(struct progress *p, long now, unsigned long done)
 
 void progress_update(struct progress *p, const struct progress_state *s)
 {
-	char line[256];
+	struct buf line;
 	long now;
 
 	if (!p->enabled)
@@ -75,8 +69,10 @@ void progress_update(struct progress *p, const struct progress_state *s)
 	if (p->shown && now - p->last_ms < 250)
 		return;
 	p->last_ms = now;
-	progress_format(s, rate(p, now, s->done), line, sizeof(line));
-	fprintf(p->out, "\r\033[Ksender: %s", line);
+	buf_init(&line, PROGRESS_LINE_MAX);
+	progress_format(s, rate(p, now, s->done), &line);
+	fprintf(p->out, "\r\033[Ksender: %s", buf_str(&line));
+	buf_release(&line);
 	fflush(p->out);
 	p->shown = 1;
 }

@@ -12,6 +12,10 @@
 #include <stdio.h>
 
 #define PROGRESS_SAMPLES 8
+/* Most bytes of the line after "sender: " (it needs about 120). */
+#define PROGRESS_LINE_MAX 255
+
+struct buf;
 
 /* What the line shows. */
 struct progress_state {
@@ -38,8 +42,11 @@ void progress_update(struct progress *p, const struct progress_state *s);
 /* Erase the line, if one is shown (before printing anything else). */
 void progress_clear(struct progress *p);
 
-/* Format the line (without "\r"); for tests.  rate < 0: not known yet. */
-void progress_format(const struct progress_state *s, double rate, char *out,
-		     size_t outlen);
+/*
+ * Append the line (without "\r" and "sender: ") to out; rate < 0: not
+ * known yet.  progress_update() draws it; tests look at it.
+ */
+void progress_format(const struct progress_state *s, double rate,
+		     struct buf *out);
 
 #endif

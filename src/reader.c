@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Bytes kept of what libxml2's input layer says: its first line. */
+#define IO_ERROR_MAX 255
+
 enum field { FIELD_NONE, FIELD_TO, FIELD_SUBJECT };
 
 struct reader {
@@ -22,9 +25,9 @@ struct reader {
 	char *name;
 	int fd; /* our own descriptor, or -1 for standard input */
 	enum reader_status
-		final;	    /* READER_END/ERROR once reached, else LETTER */
-	char error[512];    /* first fatal parser error, if any */
-	char io_error[256]; /* what libxml2's input layer said, if any */
+		final;	     /* READER_END/ERROR once reached, else LETTER */
+	char error[512];     /* first fatal parser error, if any */
+	struct buf io_error; /* what libxml2's input layer said, if any */
 	int io_failed;
 
 	/* The letter being assembled. */
@@ -77,21 +80,17 @@ static _Thread_local struct reader *reading;
 static void on_generic_error(void *ctx, const char *fmt, ...)
 {
 	struct reader *r = reading;
-	size_t n;
 	va_list ap;
 
 	(void)ctx;
 	if (r == NULL)
 		return;
 	r->io_failed = 1;
-	n = strlen(r->io_error);
-	if (memchr(r->io_error, '\n', n) != NULL) /* keep the first one */
+	/* a message may come in pieces: keep them up to its newline */
+	if (memchr(buf_str(&r->io_error), '\n', r->io_error.len) != NULL)
 		return;
 	va_start(ap, fmt);
-	/* va_start is right above: the analyzer's valist check misreads it */
-	// NOLINTBEGIN(clang-analyzer-valist.Uninitialized)
-	vsnprintf(r->io_error + n, sizeof(r->io_error) - n, fmt, ap);
-	// NOLINTEND(clang-analyzer-valist.Uninitialized)
+	buf_vaddf(&r->io_error, fmt, ap);
 	va_end(ap);
 }
 
@@ -199,6 +198,7 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 	 * is sent */
 	buf_init(&r->to, READER_TO_MAX);
 	buf_init(&r->subject, READER_SUBJECT_MAX);
+	buf_init(&r->io_error, IO_ERROR_MAX);
 	if (!stdin_input) {
 		r->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0) {
@@ -235,6 +235,7 @@ void reader_free(struct reader *r)
 	xmlFree(r->id_text);
 	buf_release(&r->to);
 	buf_release(&r->subject);
+	buf_release(&r->io_error);
 	free(r->name);
 	free(r);
 }
@@ -440,12 +441,12 @@ static enum reader_status stop(struct reader *r, enum reader_status status,
 	r->final = status;
 	r->salvaging = 0;
 	if (status == READER_ERROR) {
-		if (!r->error[0] && r->io_error[0]) {
+		if (!r->error[0] && r->io_error.len) {
 			snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s",
 				 r->name,
 				 xmlTextReaderGetParserLineNumber(r->xml),
 				 xmlTextReaderGetParserColumnNumber(r->xml),
-				 r->io_error);
+				 buf_str(&r->io_error));
 			one_line(r->error);
 		}
 		if (!r->error[0])

@@ -64,11 +64,48 @@ static void test_cap(void)
 	buf_release(&b);
 }
 
+static void test_addf(void)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	CHECK_INT_EQ(buf_addf(&b, "%d read", 12), 0);
+	CHECK_INT_EQ(buf_addf(&b, ", %s%%", "50"), 0);
+	CHECK_INT_EQ(buf_addf(&b, "%s", ""), 0);
+	CHECK_STR_EQ(buf_str(&b), "12 read, 50%");
+	CHECK_INT_EQ(b.len, sizeof("12 read, 50%") - 1);
+	/* past the growth of the first allocation, in one piece */
+	buf_reset(&b);
+	CHECK_INT_EQ(buf_addf(&b, "%0300d|", 7), 0);
+	CHECK_INT_EQ(b.len, 301);
+	CHECK_INT_EQ(strlen(buf_str(&b)), 301);
+	CHECK(b.data[299] == '7' && b.data[300] == '|');
+	buf_release(&b);
+}
+
+static void test_addf_cap(void)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	CHECK_INT_EQ(buf_addf(&b, "%s", "abc"), 0);
+	CHECK_INT_EQ(buf_addf(&b, "%d", 12345), 0); /* exactly full */
+	CHECK_INT_EQ(b.truncated, 0);
+	CHECK_STR_EQ(buf_str(&b), "abc12345");
+	CHECK_INT_EQ(buf_addf(&b, "%c", 'x'), 1);
+	CHECK_INT_EQ(b.truncated, 1);
+	CHECK_STR_EQ(buf_str(&b), "abc12345");
+	buf_reset(&b);
+	CHECK_INT_EQ(buf_addf(&b, "%s-%s", "hello", "world"), 1);
+	CHECK_STR_EQ(buf_str(&b), "hello-wo");
+	CHECK_INT_EQ(b.len, 8);
+	CHECK(b.alloc <= 64); /* nothing past the cap was kept */
+	buf_release(&b);
+}
+
 static const struct h_test tests[] = {
-	TEST(test_empty),
-	TEST(test_append_grows),
-	TEST(test_cap),
-	{ NULL, NULL },
+	TEST(test_empty), TEST(test_append_grows), TEST(test_cap),
+	TEST(test_addf),  TEST(test_addf_cap),	   { NULL, NULL },
 };
 
 int main(int argc, char **argv)
