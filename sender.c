@@ -448,19 +448,16 @@ static int status(const struct cfg *cfg, struct log *log)
 	return EXIT_DONE;
 }
 
-/* Apply a journal of answers to the configured store, in batches. */
+/* Apply a journal of answers to the configured store. */
 static int replay(const struct options *o, const struct cfg *cfg,
 		  struct log *log)
 {
-	enum { BATCH = 500 };
-	struct store_result batch[BATCH];
-	char err[1024], *texts[BATCH] = { NULL };
 	struct store_owner owner = { "replay", 0, 0 };
-	struct journal_reader *j = NULL;
-	struct store *store = NULL;
+	struct journal_reader *j;
+	struct store *store;
 	unsigned long total = 0;
-	size_t n = 0, i;
-	int rc = EXIT_STORAGE, more = 1;
+	char err[1024];
+	int rc = EXIT_STORAGE;
 
 	j = journal_open(o->replay, err, sizeof(err));
 	if (j == NULL) {
@@ -471,44 +468,26 @@ static int replay(const struct options *o, const struct cfg *cfg,
 			   &owner, err, sizeof(err));
 	if (store == NULL) {
 		log_error(log, "%s; the journal is kept", err);
-		goto out;
+		journal_close(j);
+		return EXIT_STORAGE;
 	}
-	while (more) {
-		more = journal_next(j, &batch[n], err, sizeof(err));
-		if (more < 0) {
-			log_error(log, "%s", err);
-			rc = EXIT_INPUT;
-			goto out;
-		}
-		if (more) {
-			/* the reader reuses its line: keep the error text */
-			texts[n] = batch[n].error ? strdup(batch[n].error)
-						  : NULL;
-			batch[n].error = texts[n];
-			n++;
-		}
-		if (n == BATCH || (!more && n)) {
-			if (store_finish(store, batch, n, err, sizeof(err)) <
-			    0) {
-				log_error(log, "%s; the journal is kept", err);
-				goto out;
-			}
-			total += n;
-			for (i = 0; i < n; i++) {
-				free(texts[i]);
-				texts[i] = NULL;
-			}
-			n = 0;
-		}
+	switch (journal_replay(j, store, &total, err, sizeof(err))) {
+	case JOURNAL_REPLAYED:
+		fprintf(stderr,
+			"sender: replayed %lu answers from '%s' into %s; "
+			"replaying it again changes nothing\n",
+			total, o->replay, cfg_str(cfg, "store", "backend"));
+		rc = EXIT_DONE;
+		break;
+	case JOURNAL_BAD:
+		log_error(log, "%s", err);
+		rc = EXIT_INPUT;
+		break;
+	case JOURNAL_STORE_FAILED:
+		log_error(log, "%s; the journal is kept", err);
+		rc = EXIT_STORAGE;
+		break;
 	}
-	fprintf(stderr,
-		"sender: replayed %lu answers from '%s' into %s; "
-		"replaying it again changes nothing\n",
-		total, o->replay, store->ops->name);
-	rc = EXIT_DONE;
-out:
-	for (i = 0; i < n; i++)
-		free(texts[i]);
 	store_close(store);
 	journal_close(j);
 	return rc;

@@ -188,3 +188,49 @@ int journal_next(struct journal_reader *j, struct store_result *out, char *err,
 	}
 	return 0;
 }
+
+static void free_texts(char **texts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(texts[i]);
+		texts[i] = NULL;
+	}
+}
+
+enum journal_replay journal_replay(struct journal_reader *j,
+				   struct store *store, unsigned long *recorded,
+				   char *err, size_t errlen)
+{
+	struct store_result batch[JOURNAL_REPLAY_BATCH];
+	char *texts[JOURNAL_REPLAY_BATCH] = { NULL };
+	size_t n = 0;
+	int more = 1, rc;
+
+	*recorded = 0;
+	while (more) {
+		more = journal_next(j, &batch[n], err, errlen);
+		if (more < 0) {
+			free_texts(texts, n);
+			return JOURNAL_BAD;
+		}
+		if (more) {
+			/* the reader reuses its line: keep the error text
+			 * (without it if memory runs out: it may be dropped) */
+			texts[n] = batch[n].error ? strdup(batch[n].error)
+						  : NULL;
+			batch[n].error = texts[n];
+			n++;
+		}
+		if (n == JOURNAL_REPLAY_BATCH || (!more && n)) {
+			rc = store_finish(store, batch, n, err, errlen);
+			free_texts(texts, n);
+			if (rc < 0)
+				return JOURNAL_STORE_FAILED;
+			*recorded += n;
+			n = 0;
+		}
+	}
+	return JOURNAL_REPLAYED;
+}

@@ -13,8 +13,19 @@
 
 #include <stddef.h>
 
+struct store;
 struct store_result;
 struct journal_reader;
+
+/* Outcomes recorded per store round trip by journal_replay(). */
+#define JOURNAL_REPLAY_BATCH 500
+
+/* How journal_replay() ended. */
+enum journal_replay {
+	JOURNAL_REPLAYED, /* every outcome of the journal is recorded */
+	JOURNAL_BAD,	  /* a line is not a journal line, or a read failed */
+	JOURNAL_STORE_FAILED, /* the store refused a batch */
+};
 
 /* Append n outcomes to path (created if missing) and fsync it. */
 int journal_append(const char *path, const struct store_result *r, size_t n,
@@ -31,5 +42,16 @@ int journal_next(struct journal_reader *j, struct store_result *out, char *err,
 		 size_t errlen);
 
 void journal_close(struct journal_reader *j);
+
+/*
+ * Record the outcomes of j, from where it stands to its end, in store
+ * (store_finish(), JOURNAL_REPLAY_BATCH at a time).  *recorded counts the
+ * outcomes recorded, which stay recorded when a later batch fails; err
+ * says why it stopped ("FILE:LINE: why" for a bad line).  Replaying the
+ * same journal again changes nothing.
+ */
+enum journal_replay journal_replay(struct journal_reader *j,
+				   struct store *store, unsigned long *recorded,
+				   char *err, size_t errlen);
 
 #endif
