@@ -258,9 +258,9 @@ static void check_pair(const char *p, const char *e, struct verdict *v)
 		reject(v, "bad percent-encoding in a field name");
 		return;
 	}
-	if (len == 2 && memcmp(name, "id", 2) == 0)
+	if (len == strlen("id") && memcmp(name, "id", len) == 0)
 		check_id(eq + 1, (size_t)(e - eq - 1), v);
-	else if (len == 7 && memcmp(name, "message", 7) == 0)
+	else if (len == strlen("message") && memcmp(name, "message", len) == 0)
 		check_message(eq + 1, (size_t)(e - eq - 1), v);
 	else
 		reject(v, "unknown field '%.*s'",
@@ -395,7 +395,7 @@ static void log_line(struct mlog *l, unsigned long seq, const struct verdict *v,
 		log_flush(l);
 	log_put(l, head, (size_t)n);
 	log_put_escaped(l, body, len);
-	log_put(l, "\n", 1);
+	log_put(l, "\n", sizeof("\n") - 1);
 }
 
 /* ---- deciding ---- */
@@ -657,7 +657,8 @@ static enum MHD_Result on_control(struct mock *m, struct MHD_Connection *c,
 		pthread_mutex_lock(&m->lock);
 		log_flush(&m->log);
 		pthread_mutex_unlock(&m->lock);
-		return send_answer(m, c, 200, "text/plain", "ok", 2);
+		return send_answer(m, c, 200, "text/plain", "ok",
+				   sizeof("ok") - 1);
 	}
 	snprintf(msg, sizeof msg,
 		 "unknown control '%.40s': want POST, GET /stats or /flush\n",

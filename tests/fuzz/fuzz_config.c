@@ -35,6 +35,9 @@ static const struct cfg_key *tables[3];
 static int memfd = -1;
 static char path[64];
 
+/* The UTF-8 byte order mark. */
+#define BOM "\xef\xbb\xbf"
+
 #define FAIL(...)                                                   \
 	do {                                                        \
 		fprintf(stderr, "fuzz_config: invariant broken: "); \
@@ -236,8 +239,8 @@ static void model_read(const uint8_t *data, size_t size, struct model *m)
 		lineno++;
 		s = strip(line);
 		/* a BOM, even after indentation (cfg.c strips that first) */
-		if (lineno == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
-			s = strip(s + 3);
+		if (lineno == 1 && strncmp(s, BOM, sizeof(BOM) - 1) == 0)
+			s = strip(s + sizeof(BOM) - 1);
 		if (*s == '\0' || *s == ';' || *s == '#')
 			continue;
 		if (*s == '[') {

@@ -567,7 +567,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * above, the document is let be.
 			 */
 			if (!(errnum == XML_ERR_INVALID_CHAR &&
-			      memmem(data, size, "<![CDATA[", 9) != NULL) &&
+			      memmem(data, size, "<![CDATA[",
+				     sizeof("<![CDATA[") - 1) != NULL) &&
 			    errnum != XML_ERR_MISPLACED_CDATA_END)
 				FAIL("the reader read to the end a document "
 				     "that the tree parser finds not well "

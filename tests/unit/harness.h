@@ -31,6 +31,9 @@ struct h_test {
 #fn, fn \
 	}
 
+/* A string literal and its length, for the (text, length) arguments. */
+#define LIT(s) (s), (sizeof(s) - 1)
+
 #define CHECK(c) h_check(!!(c), __FILE__, __LINE__, #c)
 #define CHECK_INT_EQ(a, b) \
 	h_int_eq((long long)(a), (long long)(b), __FILE__, __LINE__, #a, #b)

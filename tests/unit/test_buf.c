@@ -24,16 +24,16 @@ static void test_append_grows(void)
 
 	buf_init(&b, 0);
 	for (i = 0; i < 10000; i++)
-		rc |= buf_append(&b, "0123456789", 10);
+		rc |= buf_append(&b, LIT("0123456789"));
 	CHECK_INT_EQ(rc, 0);
 	CHECK_INT_EQ(b.len, 100000);
 	CHECK_INT_EQ(strlen(buf_str(&b)), 100000);
-	CHECK(memcmp(b.data + 99990, "0123456789", 10) == 0);
+	CHECK(memcmp(b.data + 99990, LIT("0123456789")) == 0);
 	CHECK_INT_EQ(b.truncated, 0);
 	/* binary bytes go in as they are */
 	buf_reset(&b);
-	CHECK_INT_EQ(buf_append(&b, "a\0b", 3), 0);
-	CHECK_MEM_EQ(b.data, b.len, "a\0b", 3);
+	CHECK_INT_EQ(buf_append(&b, LIT("a\0b")), 0);
+	CHECK_MEM_EQ(b.data, b.len, "a\0b", sizeof("a\0b") - 1);
 	CHECK_INT_EQ(b.data[3], 0);
 	buf_release(&b);
 }
@@ -43,23 +43,23 @@ static void test_cap(void)
 	struct buf b;
 
 	buf_init(&b, 5);
-	CHECK_INT_EQ(buf_append(&b, "abc", 3), 0);
-	CHECK_INT_EQ(buf_append(&b, "de", 2), 0); /* exactly full */
+	CHECK_INT_EQ(buf_append(&b, LIT("abc")), 0);
+	CHECK_INT_EQ(buf_append(&b, LIT("de")), 0); /* exactly full */
 	CHECK_INT_EQ(b.truncated, 0);
-	CHECK_INT_EQ(buf_append(&b, "f", 1), 1);
+	CHECK_INT_EQ(buf_append(&b, LIT("f")), 1);
 	CHECK_INT_EQ(b.truncated, 1);
 	CHECK_STR_EQ(buf_str(&b), "abcde");
-	CHECK_INT_EQ(buf_append(&b, "ghijk", 5), 1);
+	CHECK_INT_EQ(buf_append(&b, LIT("ghijk")), 1);
 	CHECK_STR_EQ(buf_str(&b), "abcde");
 	/* reset forgets the contents and the truncation, keeps the cap */
 	buf_reset(&b);
 	CHECK_INT_EQ(b.truncated, 0);
-	CHECK_INT_EQ(buf_append(&b, "123456", 6), 1);
+	CHECK_INT_EQ(buf_append(&b, LIT("123456")), 1);
 	CHECK_STR_EQ(buf_str(&b), "12345");
 	buf_release(&b);
 	CHECK_INT_EQ(b.cap, 5);
 	CHECK_INT_EQ(b.len, 0);
-	CHECK_INT_EQ(buf_append(&b, "xy", 2), 0); /* usable after release */
+	CHECK_INT_EQ(buf_append(&b, LIT("xy")), 0); /* usable after release */
 	CHECK_STR_EQ(buf_str(&b), "xy");
 	buf_release(&b);
 }

@@ -164,12 +164,12 @@ static void test_form_ids(void)
 	char *form;
 
 	form = message_form(0, "a", 1, "s", 1, &len, err, sizeof(err));
-	CHECK(form != NULL && strncmp(form, "id=0&message=%7B", 16) == 0);
+	CHECK(form != NULL && strncmp(form, LIT("id=0&message=%7B")) == 0);
 	free(form);
 	form = message_form(4294967295u, "a", 1, "s", 1, &len, err,
 			    sizeof(err));
 	CHECK(form != NULL &&
-	      strncmp(form, "id=4294967295&message=%7B", 25) == 0);
+	      strncmp(form, LIT("id=4294967295&message=%7B")) == 0);
 	free(form);
 }
 

@@ -552,7 +552,7 @@ static void test_external_entities(void)
 
 	refused(h_data("ext_file.xml"), 0);
 	CHECK(strstr(msg, "root:") == NULL);
-	h_write(secret, "SECRET\n", 7);
+	h_write(secret, LIT("SECRET\n"));
 	if (!CHECK(ino >= 0) ||
 	    !CHECK(inotify_add_watch(ino, secret, IN_OPEN | IN_ACCESS) >= 0))
 		return;
