@@ -28,6 +28,7 @@
  *    to no entity that it does not declare (libxml2 only warns when the
  *    DTD is external or has parameter entities, and drops the reference).
  */
+#include "buf.h"
 #include "reader.h"
 
 #include <errno.h>
@@ -56,9 +57,9 @@ static char path[64];
  * of our own, because libFuzzer learns the needles given to strstr() and
  * memmem() and would soon write the text into an input itself.
  */
-static char canary[64];
-static int verbose;   /* $FUZZ_VERBOSE: print what the reader gives */
-static int io_opened; /* URIs libxml2's I/O layer was asked for */
+static struct buf canary; /* for the whole process */
+static int verbose;	  /* $FUZZ_VERBOSE: print what the reader gives */
+static int io_opened;	  /* URIs libxml2's I/O layer was asked for */
 static char io_uri[256];
 static iconv_t utf8_decoder; /* UTF-8 to UTF-32, the UTF-8 oracle */
 
@@ -120,13 +121,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 			abort();
-		snprintf(canary, sizeof(canary), "CANARY-");
+		buf_init(&canary, 0);
+		buf_addf(&canary, "CANARY-");
 		for (size_t i = 0; i < sizeof(rnd); i++)
-			snprintf(canary + 7 + 2 * i, 3, "%02x", rnd[i]);
+			buf_addf(&canary, "%02x", rnd[i]);
 	}
 	f = fopen(CANARY_PATH, "w");
 	if (f != NULL) {
-		fprintf(f, "%s\n", canary);
+		fprintf(f, "%s\n", buf_str(&canary));
 		fclose(f);
 	}
 	return 0;
@@ -175,12 +177,13 @@ static int utf8_valid(const char *s, size_t n)
 
 static int holds_canary(const char *s, size_t len)
 {
-	size_t n = strlen(canary);
+	const char *needle = buf_str(&canary);
+	size_t n = canary.len;
 
 	for (size_t i = 0; i + n <= len; i++) {
 		size_t k = 0;
 
-		while (k < n && s[i + k] == canary[k])
+		while (k < n && s[i + k] == needle[k])
 			k++;
 		if (k == n)
 			return 1;
