@@ -23,7 +23,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
 
-MODULES  = api backoff buf cfg clock core_keys idset journal log message \
+MODULES  = api backoff buf cfg clock core_keys idset journal log message owner \
            progress reader run store summary text window \
            $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
@@ -119,7 +119,7 @@ FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
 		-fsanitize=fuzzer,address,undefined $(STD) $(WARN) -Isrc
 FUZZ_SRC_reader = src/reader.c src/buf.c src/text.c
 FUZZ_PKG_reader = libxml-2.0
-FUZZ_SRC_config = src/cfg.c src/core_keys.c src/store.c src/store_sqlite.c
+FUZZ_SRC_config = src/cfg.c src/core_keys.c src/owner.c src/store.c src/store_sqlite.c
 FUZZ_PKG_config = inih sqlite3
 FUZZ_BINS       = build/fuzz/fuzz_reader build/fuzz/fuzz_config
 

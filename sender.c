@@ -9,6 +9,7 @@
 #include "src/core_keys.h"
 #include "src/journal.h"
 #include "src/log.h"
+#include "src/owner.h"
 #include "src/progress.h"
 #include "src/run.h"
 #include "src/store.h"
@@ -334,7 +335,7 @@ static void report(const struct options *o, const struct run_stats *st, int rc,
 static int send_files(const struct options *o, const struct cfg *cfg,
 		      struct log *log)
 {
-	char err[1024], host[256] = "localhost", owner_name[400];
+	char err[1024], owner_name[OWNER_MAX];
 	struct store_owner owner = { owner_name, o->reclaim,
 				     (long)cfg_uint(cfg, "store",
 						    "claim_lease") };
@@ -345,15 +346,16 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	struct run_stats st;
 	struct progress progress;
 
+	if (owner_make(owner_name, sizeof(owner_name), err, sizeof(err)) < 0) {
+		log_error(log, "%s; nothing was sent", err);
+		return EXIT_STORAGE;
+	}
 	api_options(cfg, &ao);
 	progress_init(&progress, stderr,
 		      o->progress < 0 ? !o->quiet && isatty(STDERR_FILENO)
 				      : o->progress);
 	log->progress = &progress;
 	ro.progress = &progress;
-	gethostname(host, sizeof(host) - 1);
-	snprintf(owner_name, sizeof(owner_name), "%s:%ld:%ld", host,
-		 (long)getpid(), (long)time(NULL));
 	ro.files = o->files;
 	ro.nfiles = o->nfiles;
 	ro.dry_run = o->dry_run;

@@ -1,3 +1,4 @@
+#include "owner.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -114,64 +115,34 @@ void store_format_ts(time_t ts, char out[20])
 	strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/*
+ * strptime() takes fields it would have to normalise (November 31st,
+ * second 61) and numbers without their leading zeros: the text is taken
+ * only if it is exactly what store_format_ts() makes of its value.
+ */
 time_t store_parse_ts(const char *text)
 {
 	struct tm tm;
 	const char *end;
+	char again[20];
+	time_t t;
 
 	memset(&tm, 0, sizeof(tm));
 	end = text ? strptime(text, "%Y-%m-%d %H:%M:%S", &tm) : NULL;
 	if (end == NULL || *end)
 		return -1;
-	return timegm(&tm);
-}
-
-/* When the process pid started, in seconds since the epoch; -1 if gone. */
-static long long process_start(long pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ticks = 0, boot = 0;
-	FILE *fp;
-	int field;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fp = fopen(path, "r");
-	if (fp == NULL)
-		return -1;
-	p = fgets(buf, sizeof(buf), fp);
-	fclose(fp);
-	/* the command name may hold spaces: fields count from its ')' */
-	p = p ? strrchr(buf, ')') : NULL;
-	if (p == NULL || p[1] == '\0' || p[2] == 'Z')
-		return -1; /* a zombie is gone too */
-	for (field = 2; p && field < 21; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL || sscanf(p, " %llu", &ticks) != 1)
-		return -1;
-	fp = fopen("/proc/stat", "r");
-	while (fp && fgets(buf, sizeof(buf), fp))
-		if (sscanf(buf, "btime %llu", &boot) == 1)
-			break;
-	if (fp)
-		fclose(fp);
-	return (long long)(boot +
-			   ticks / (unsigned long long)sysconf(_SC_CLK_TCK));
+	t = timegm(&tm);
+	store_format_ts(t, again);
+	return strcmp(again, text) == 0 ? t : -1;
 }
 
 int store_claim_abandoned(const char *owner, time_t claimed_at, long lease_s)
 {
-	char host[256] = "", me[256] = "";
-	long pid = 0;
-	long long start = 0, started;
-	int n = 0;
+	struct owner_id o;
+	char me[256] = "";
 
-	if (owner &&
-	    sscanf(owner, "%255[^:]:%ld:%lld%n", host, &pid, &start, &n) == 3 &&
-	    gethostname(me, sizeof(me) - 1) == 0 && strcmp(host, me) == 0) {
-		started = process_start(pid);
-		/* the clock of /proc is coarse: a few seconds of slack */
-		return started < 0 || started > start + 5 ||
-		       started < start - 5;
-	}
+	if (owner_parse(owner, &o) == 0 &&
+	    gethostname(me, sizeof(me) - 1) == 0 && strcmp(o.host, me) == 0)
+		return owner_gone_here(&o);
 	return claimed_at >= 0 && time(NULL) - claimed_at >= lease_s;
 }

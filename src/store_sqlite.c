@@ -9,6 +9,7 @@
  * later run cannot send that id again; the fsync is one per batch.
  */
 #include "cfg.h"
+#include "owner.h"
 #include "store.h"
 
 #include <sqlite3.h>
@@ -21,7 +22,7 @@ struct store_sqlite {
 	struct store base; /* first: the common part */
 	sqlite3 *db;
 	char *path;
-	char owner[128];
+	char owner[OWNER_MAX];
 	int reclaim;
 	long lease; /* seconds before --reclaim may take another host's claim */
 	sqlite3_stmt *insert, *state, *update, *delete, *takeover;
