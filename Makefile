@@ -24,7 +24,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
 
 MODULES  = api backoff buf cfg clock core_keys idset journal log message owner \
-           progress reader run store summary text window \
+           progress reader run store store_net summary text window \
            $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
 ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)

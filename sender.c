@@ -478,7 +478,7 @@ static int replay(const struct options *o, const struct cfg *cfg,
 		fprintf(stderr,
 			"sender: replayed %lu answers from '%s' into %s; "
 			"replaying it again changes nothing\n",
-			total, o->replay, cfg_str(cfg, "store", "backend"));
+			total, o->replay, store_name(store));
 		rc = EXIT_DONE;
 		break;
 	case JOURNAL_BAD:

@@ -107,6 +107,23 @@ void store_close(struct store *s)
 		s->ops->close(s);
 }
 
+const char *store_name(const struct store *s)
+{
+	return s->ops->name;
+}
+
+struct store *store_checked(struct store *s, const struct store_ops *ops,
+			    const char *module)
+{
+	if (s && s->ops != ops) {
+		fprintf(stderr,
+			"sender: internal error: %s given a '%s' store\n",
+			module, s->ops ? s->ops->name : "(unopened)");
+		abort();
+	}
+	return s;
+}
+
 void store_format_ts(time_t ts, char out[20])
 {
 	struct tm tm;

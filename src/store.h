@@ -16,6 +16,7 @@
 
 struct cfg;
 struct cfg_key;
+struct store_net_ops;
 
 /* What claiming one id found. */
 enum claim {
@@ -91,6 +92,8 @@ struct store_ops {
 	int (*totals)(struct store *s, struct store_totals *out, char *err,
 		      size_t errlen);
 	void (*close)(struct store *s);
+	/* Network backends only: see store_net.h.  NULL for the others. */
+	const struct store_net_ops *net;
 };
 
 /* The backend called name, or NULL. */
@@ -116,6 +119,17 @@ int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
 int store_totals(struct store *s, struct store_totals *out, char *err,
 		 size_t errlen);
 void store_close(struct store *s);
+
+/* The name of s's backend ("sqlite"), for messages. */
+const char *store_name(const struct store *s);
+
+/*
+ * s, checked to be a store of ops, for a backend's own downcast (module
+ * names it, e.g. "store_mysql").  A store of another backend is a bug:
+ * it aborts with a message naming both.  NULL stays NULL.
+ */
+struct store *store_checked(struct store *s, const struct store_ops *ops,
+			    const char *module);
 
 /*
  * Whether --reclaim may take over a claim held by owner ("host:pid:start")

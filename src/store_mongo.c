@@ -71,6 +71,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "store.h"
+#include "store_net.h"
 
 #include <bson/bson.h>
 #include <inttypes.h>
@@ -90,7 +91,7 @@
 #define DUPLICATE_KEY 11000
 
 struct store_mongo {
-	struct store base;	     /* first: the common part */
+	struct store_net net;	     /* first: the common part */
 	mongoc_uri_t *uri;	     /* owned; holds the credentials */
 	mongoc_client_t *client;     /* NULL while disconnected */
 	mongoc_collection_t *coll;   /* of client */
@@ -98,8 +99,6 @@ struct store_mongo {
 	char *owner;		     /* owned: this run, written into claims */
 	int reclaim;		     /* --reclaim: take over abandoned claims */
 	long lease;		     /* [store] claim_lease, for --reclaim */
-	double reconnect_timeout;
-	char where[256]; /* "host:port[,host:port]", for messages */
 	/* the last error: the server went away (retry) or anything else */
 	int lost;
 	uint32_t domain; /* the driver's error domain, 0 for our own */
@@ -119,9 +118,17 @@ static const struct cfg_key mongo_keys[] = {
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
+extern const struct store_ops store_mongo_ops;
+
 static struct store_mongo *downcast(struct store *s)
 {
-	return (struct store_mongo *)s;
+	return (struct store_mongo *)store_checked(s, &store_mongo_ops,
+						   "store_mongo");
+}
+
+static struct store_mongo *of_net(struct store_net *n)
+{
+	return downcast(&n->base);
 }
 
 /* ------------------------------------------------------------ errors */
@@ -256,44 +263,31 @@ static int connect_client(struct store_mongo *m)
 	return 0;
 }
 
-/*
- * Run attempt until it succeeds.  While the server is away, start a new
- * client and run it again, for at most reconnect_timeout seconds from the
- * first loss.  attempt must be safe to run again after any failure; it
- * leaves its error in m->lost and m->msg.
- */
-static int retrying(struct store_mongo *m,
-		    int (*attempt)(struct store_mongo *, void *), void *ctx,
-		    const char *what, char *err, size_t errlen)
-{
-	double deadline = -1, pause = 0.02, left;
+/* ------------------------------------------------------------ store_net */
 
-	for (;;) {
-		if ((m->client || connect_client(m) == 0) &&
-		    attempt(m, ctx) == 0)
-			return 0;
-		if (!m->lost)
-			break;
-		disconnect(m);
-		if (deadline < 0)
-			deadline = clock_s() + m->reconnect_timeout;
-		left = deadline - clock_s();
-		if (left <= 0) {
-			snprintf(
-				err, errlen,
-				"lost the connection to MongoDB at '%s' while "
-				"trying to %s, and it did not come back within "
-				"%g s ([mongodb] reconnect_timeout): %s",
-				m->where, what, m->reconnect_timeout, m->msg);
-			return -1;
-		}
-		clock_nap(pause < left ? pause : left);
-		pause = pause * 2 < 1 ? pause * 2 : 1;
-	}
-	snprintf(err, errlen,
-		 "MongoDB at '%s', collection '%s.%s': cannot %s: %s", m->where,
-		 m->database, m->collection, what, m->msg);
-	return -1;
+static int net_connected(struct store_net *n)
+{
+	return of_net(n)->client != NULL;
+}
+
+static int net_connect(struct store_net *n)
+{
+	return connect_client(of_net(n));
+}
+
+static void net_disconnect(struct store_net *n)
+{
+	disconnect(of_net(n));
+}
+
+static enum store_net_fault net_fault(struct store_net *n)
+{
+	return of_net(n)->lost ? STORE_NET_LOST : STORE_NET_OTHER;
+}
+
+static const char *net_message(struct store_net *n)
+{
+	return of_net(n)->msg;
 }
 
 /* ------------------------------------------------------------ documents */
@@ -442,54 +436,7 @@ static mongoc_bulk_operation_t *unordered_bulk(struct store_mongo *m)
 
 /* ------------------------------------------------------------ claim */
 
-/* One id of a batch being claimed, kept sorted by id. */
-struct slot {
-	uint32_t id;
-	size_t index;  /* in the caller's arrays */
-	int dup;       /* the same id again in this batch: skipped */
-	int taken;     /* the insert found the id there already */
-	int abandoned; /* --reclaim: held by a run that is gone */
-	char *held_by; /* owned: that run's owner field, or NULL */
-	enum claim state;
-};
-
-struct claim_batch {
-	struct slot *slots; /* owned, sorted by id */
-	size_t n;
-	uint32_t *ids;	     /* owned: scratch for $in lists */
-	unsigned char *dups; /* owned: scratch for bulk results */
-	int64_t now_ms;
-};
-
-static int slot_cmp(const void *a, const void *b)
-{
-	const struct slot *x = a, *y = b;
-
-	if (x->id != y->id)
-		return x->id < y->id ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
-static struct slot *find_slot(struct claim_batch *cb, int64_t id)
-{
-	size_t lo = 0, hi = cb->n;
-
-	if (id < 0 || id > UINT32_MAX)
-		return NULL;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cb->slots[mid].id < (uint32_t)id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* the first of equal ids: the one that is claimed */
-	return lo < cb->n && cb->slots[lo].id == (uint32_t)id ? &cb->slots[lo]
-							      : NULL;
-}
-
-static void claim_doc(struct store_mongo *m, const struct claim_batch *cb,
+static void claim_doc(struct store_mongo *m, const struct store_net_batch *cb,
 		      uint32_t id, bson_t *doc)
 {
 	append_key(doc, id);
@@ -497,13 +444,13 @@ static void claim_doc(struct store_mongo *m, const struct claim_batch *cb,
 	BSON_APPEND_NULL(doc, "ts");
 	BSON_APPEND_NULL(doc, "delivery_status");
 	BSON_APPEND_UTF8(doc, "owner", m->owner);
-	BSON_APPEND_DATE_TIME(doc, "claimed_at", cb->now_ms);
+	BSON_APPEND_DATE_TIME(doc, "claimed_at", (int64_t)cb->now * 1000);
 	BSON_APPEND_INT32(doc, "attempts", 0);
 	BSON_APPEND_NULL(doc, "error");
 }
 
 /* Insert a claim for every id of the batch; mark those already there. */
-static int insert_claims(struct store_mongo *m, struct claim_batch *cb)
+static int insert_claims(struct store_mongo *m, struct store_net_batch *cb)
 {
 	mongoc_bulk_operation_t *bulk = unordered_bulk(m);
 	bson_error_t e;
@@ -525,19 +472,19 @@ static int insert_claims(struct store_mongo *m, struct claim_batch *cb)
 		mongoc_bulk_operation_destroy(bulk);
 		return note(m, &e);
 	}
-	if (run_bulk(m, bulk, cb->dups, k) < 0)
+	if (run_bulk(m, bulk, cb->marks, k) < 0)
 		return -1;
 	for (i = 0, k = 0; i < cb->n; i++) {
 		if (cb->slots[i].dup)
 			continue;
-		cb->slots[i].taken = cb->dups[k++];
+		cb->slots[i].taken = cb->marks[k++];
 		cb->slots[i].state = cb->slots[i].taken ? CLAIM_HELD : CLAIM_OK;
 	}
 	return 0;
 }
 
 /* The ids the insert found there (only the abandoned ones), in cb->ids. */
-static size_t taken_ids(struct claim_batch *cb, int abandoned)
+static size_t taken_ids(struct store_net_batch *cb, int abandoned)
 {
 	size_t i, k = 0;
 
@@ -569,15 +516,16 @@ static time_t date_field(const bson_t *doc, const char *key)
 }
 
 /* What one record found by look_up() says about its id. */
-static int classify(struct store_mongo *m, struct claim_batch *cb,
+static int classify(struct store_mongo *m, struct store_net_batch *cb,
 		    const bson_t *doc)
 {
 	const char *owner = utf8_field(doc, "owner");
 	bson_iter_t it;
-	struct slot *sl;
+	struct store_net_slot *sl;
 
 	if (!bson_iter_init_find(&it, doc, "id") ||
-	    (sl = find_slot(cb, bson_iter_as_int64(&it))) == NULL || !sl->taken)
+	    (sl = store_net_find(cb, bson_iter_as_int64(&it))) == NULL ||
+	    !sl->taken)
 		return 0;
 	free(sl->held_by);
 	sl->held_by = NULL;
@@ -606,7 +554,7 @@ static int classify(struct store_mongo *m, struct claim_batch *cb,
  * gone was released by its run in between: the letter is not done, so it
  * stays CLAIM_HELD (run again later).
  */
-static int look_up(struct store_mongo *m, struct claim_batch *cb, size_t n)
+static int look_up(struct store_mongo *m, struct store_net_batch *cb, size_t n)
 {
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
 	mongoc_cursor_t *cursor;
@@ -642,7 +590,8 @@ static int look_up(struct store_mongo *m, struct claim_batch *cb, size_t n)
  * two runs reclaiming at once one wins; FerretDB reads then writes, which
  * is one more reason for SPEC's "--reclaim when no other run is active".
  */
-static int take_over(struct store_mongo *m, struct claim_batch *cb, size_t n)
+static int take_over(struct store_mongo *m, struct store_net_batch *cb,
+		     size_t n)
 {
 	mongoc_bulk_operation_t *bulk = NULL;
 	bson_t filter, update, set;
@@ -652,7 +601,7 @@ static int take_over(struct store_mongo *m, struct claim_batch *cb, size_t n)
 	int ok = 1;
 
 	for (i = 0; i < cb->n && ok; i++) {
-		const struct slot *sl = &cb->slots[i];
+		const struct store_net_slot *sl = &cb->slots[i];
 
 		if (sl->dup || !sl->taken || !sl->abandoned)
 			continue;
@@ -668,7 +617,8 @@ static int take_over(struct store_mongo *m, struct claim_batch *cb, size_t n)
 			BSON_APPEND_NULL(&filter, "owner");
 		bson_append_document_begin(&update, "$set", -1, &set);
 		BSON_APPEND_UTF8(&set, "owner", m->owner);
-		BSON_APPEND_DATE_TIME(&set, "claimed_at", cb->now_ms);
+		BSON_APPEND_DATE_TIME(&set, "claimed_at",
+				      (int64_t)cb->now * 1000);
 		bson_append_document_end(&update, &set);
 		ok = mongoc_bulk_operation_update_one_with_opts(
 			bulk, &filter, &update, NULL, &e);
@@ -697,9 +647,9 @@ static int take_over(struct store_mongo *m, struct claim_batch *cb, size_t n)
  * look-up comes after the insert and reads what the insert found, never
  * instead of it: no run can slip in between.
  */
-static int claim_attempt(struct store_mongo *m, void *ctx)
+static int claim_attempt(struct store_net *net, struct store_net_batch *cb)
 {
-	struct claim_batch *cb = ctx;
+	struct store_mongo *m = of_net(net);
 	size_t n;
 
 	if (insert_claims(m, cb) < 0)
@@ -713,60 +663,7 @@ static int claim_attempt(struct store_mongo *m, void *ctx)
 	return 0;
 }
 
-static void free_batch(struct claim_batch *cb)
-{
-	size_t i;
-
-	for (i = 0; cb->slots && i < cb->n; i++)
-		free(cb->slots[i].held_by);
-	free(cb->slots);
-	free(cb->ids);
-	free(cb->dups);
-}
-
-static int mongo_claim(struct store *s, const uint32_t *ids, size_t n,
-		       enum claim *out, char *err, size_t errlen)
-{
-	struct store_mongo *m = downcast(s);
-	struct claim_batch cb = { NULL, n, NULL, NULL, 0 };
-	size_t i;
-	int rc = -1;
-
-	cb.slots = calloc(n, sizeof(*cb.slots));
-	cb.ids = calloc(n, sizeof(*cb.ids));
-	cb.dups = calloc(n, 1);
-	if (cb.slots == NULL || cb.ids == NULL || cb.dups == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto done;
-	}
-	cb.now_ms = (int64_t)time(NULL) * 1000;
-	for (i = 0; i < n; i++) {
-		cb.slots[i].id = ids[i];
-		cb.slots[i].index = i;
-	}
-	qsort(cb.slots, n, sizeof(*cb.slots), slot_cmp);
-	for (i = 0; i < n; i++) {
-		/* the first copy is claimed; the others are skipped as done */
-		cb.slots[i].dup = i > 0 && cb.slots[i].id == cb.slots[i - 1].id;
-		cb.slots[i].state = CLAIM_DONE;
-	}
-	if (retrying(m, claim_attempt, &cb, "claim ids", err, errlen) < 0)
-		goto done;
-	for (i = 0; i < n; i++)
-		out[cb.slots[i].index] = cb.slots[i].state;
-	rc = 0;
-done:
-	free_batch(&cb);
-	return rc;
-}
-
 /* ------------------------------------------------------------ finish */
-
-struct finish_batch {
-	const struct store_result *r;
-	size_t n;
-	size_t done; /* results recorded by earlier attempts */
-};
 
 /* {$set: {id, ts, delivery_status, attempts, error, owner: null}} */
 static void result_update(const struct store_result *r, bson_t *update)
@@ -828,9 +725,9 @@ static int upsert(struct store_mongo *m, const struct store_result *r, size_t n,
  * Running this again writes the same values, so a lost connection is
  * simply retried from the bulk it interrupted.
  */
-static int finish_attempt(struct store_mongo *m, void *ctx)
+static int finish_attempt(struct store_net *net, struct store_net_results *fb)
 {
-	struct finish_batch *fb = ctx;
+	struct store_mongo *m = of_net(net);
 	struct store_result again[UPDATES_PER_COMMAND];
 	unsigned char dup[UPDATES_PER_COMMAND];
 	size_t i, k, n;
@@ -856,46 +753,24 @@ static int finish_attempt(struct store_mongo *m, void *ctx)
 	return 0;
 }
 
-static int mongo_finish(struct store *s, const struct store_result *r, size_t n,
-			char *err, size_t errlen)
-{
-	struct finish_batch fb = { r, n, 0 };
-
-	return retrying(downcast(s), finish_attempt, &fb, "record results", err,
-			errlen);
-}
-
 /* ------------------------------------------------------------ release */
 
-struct release_batch {
-	const uint32_t *ids;
-	size_t n;
-};
-
 /* Only this run's claims go: a record that got its ts is never deleted. */
-static int release_attempt(struct store_mongo *m, void *ctx)
+static int release_attempt(struct store_net *net, const uint32_t *ids,
+			   size_t count)
 {
-	const struct release_batch *rb = ctx;
+	struct store_mongo *m = of_net(net);
 	bson_t filter = BSON_INITIALIZER;
 	bson_error_t e;
 	int rc = 0;
 
-	append_in(&filter, "id", rb->ids, rb->n);
+	append_in(&filter, "id", ids, count);
 	BSON_APPEND_NULL(&filter, "ts");
 	BSON_APPEND_UTF8(&filter, "owner", m->owner);
 	if (!mongoc_collection_delete_many(m->coll, &filter, NULL, NULL, &e))
 		rc = note(m, &e);
 	bson_destroy(&filter);
 	return rc;
-}
-
-static int mongo_release(struct store *s, const uint32_t *ids, size_t n,
-			 char *err, size_t errlen)
-{
-	struct release_batch rb = { ids, n };
-
-	return retrying(downcast(s), release_attempt, &rb, "release claims",
-			err, errlen);
 }
 
 /* ------------------------------------------------------------ totals */
@@ -967,9 +842,9 @@ static int oldest_claim(struct store_mongo *m, long long *age)
  * Counts by state.  FerretDB has no $cond in $group, so one count per
  * state rather than one aggregation: --status is not on the hot path.
  */
-static int totals_attempt(struct store_mongo *m, void *ctx)
+static int totals_attempt(struct store_net *net, struct store_totals *t)
 {
-	struct store_totals *t = ctx;
+	struct store_mongo *m = of_net(net);
 	const struct count counts[] = {
 		{ &t->records, NULL, 0, NULL },
 		{ &t->delivered, "delivery_status", 1, NULL },
@@ -983,13 +858,6 @@ static int totals_attempt(struct store_mongo *m, void *ctx)
 		if (count_one(m, &counts[i]) < 0)
 			return -1;
 	return oldest_claim(m, &t->oldest_claim_age);
-}
-
-static int mongo_totals(struct store *s, struct store_totals *t, char *err,
-			size_t errlen)
-{
-	return retrying(downcast(s), totals_attempt, t, "count records", err,
-			errlen);
 }
 
 /* ------------------------------------------------------------ the index */
@@ -1086,20 +954,21 @@ static void quiet(mongoc_log_level_t level, const char *domain,
 	(void)data;
 }
 
-/* "host:port,host:port" of the URI: never the URI itself. */
+/* "'host:port,host:port'" of the URI: never the URI itself. */
 static void describe_hosts(struct store_mongo *m)
 {
 	const mongoc_host_list_t *h = mongoc_uri_get_hosts(m->uri);
+	char hosts[256] = "";
 	size_t used = 0;
 
-	m->where[0] = '\0';
 	if (h == NULL && mongoc_uri_get_srv_hostname(m->uri))
-		snprintf(m->where, sizeof(m->where), "%s (SRV)",
+		snprintf(hosts, sizeof(hosts), "%s (SRV)",
 			 mongoc_uri_get_srv_hostname(m->uri));
-	for (; h && used < sizeof(m->where); h = h->next)
-		used += (size_t)snprintf(m->where + used,
-					 sizeof(m->where) - used, "%s%s",
-					 used ? "," : "", h->host_and_port);
+	for (; h && used < sizeof(hosts); h = h->next)
+		used += (size_t)snprintf(hosts + used, sizeof(hosts) - used,
+					 "%s%s", used ? "," : "",
+					 h->host_and_port);
+	snprintf(m->net.where, sizeof(m->net.where), "'%s'", hosts);
 }
 
 /*
@@ -1204,7 +1073,10 @@ static int copy_config(struct store_mongo *m, const struct cfg *cfg,
 	describe_hosts(m);
 	m->reclaim = owner->reclaim;
 	m->lease = owner->claim_lease;
-	m->reconnect_timeout = cfg_seconds(cfg, "mongodb", "reconnect_timeout");
+	m->net.reconnect_timeout = cfg_seconds(cfg, "mongodb",
+					       "reconnect_timeout");
+	snprintf(m->net.object, sizeof(m->net.object), "collection '%s.%s'",
+		 m->database, m->collection);
 	return 0;
 }
 
@@ -1223,15 +1095,16 @@ static struct store *mongo_open(const struct cfg *cfg,
 		mongoc_cleanup();
 		return NULL;
 	}
+	m->net.base.ops = &store_mongo_ops;
 	if (copy_config(m, cfg, owner, err, errlen) < 0)
 		goto fail;
 	if (connect_client(m) < 0 || ensure_index(m) < 0) {
 		if (m->lost || m->domain == MONGOC_ERROR_CLIENT)
 			snprintf(
 				err, errlen,
-				"cannot connect to MongoDB at '%s' "
+				"cannot connect to MongoDB at %s "
 				"(database '%s'): %s; %s",
-				m->where, m->database, m->msg,
+				m->net.where, m->database, m->msg,
 				m->lost ? "is the server running? check [mongodb] "
 					  "uri or SENDER_MONGODB_URI"
 					: "check the user and password in "
@@ -1239,26 +1112,42 @@ static struct store *mongo_open(const struct cfg *cfg,
 		else
 			snprintf(
 				err, errlen,
-				"MongoDB at '%s': cannot make the "
+				"MongoDB at %s: cannot make the "
 				"unique index on 'id' of collection '%s.%s': %s; "
 				"check the [mongodb] section",
-				m->where, m->database, m->collection, m->msg);
+				m->net.where, m->database, m->collection,
+				m->msg);
 		goto fail;
 	}
-	return &m->base;
+	return &m->net.base;
 fail:
-	mongo_close(&m->base);
+	mongo_close(&m->net.base);
 	return NULL;
 }
+
+static const struct store_net_ops mongo_net_ops = {
+	.product = "MongoDB",
+	.section = "mongodb",
+	.connected = net_connected,
+	.connect = net_connect,
+	.disconnect = net_disconnect,
+	.fault = net_fault,
+	.message = net_message,
+	.claim = claim_attempt,
+	.finish = finish_attempt,
+	.release = release_attempt,
+	.totals = totals_attempt,
+};
 
 const struct store_ops store_mongo_ops = {
 	.name = "mongodb",
 	.keys = mongo_keys,
 	.check = mongo_check,
 	.open = mongo_open,
-	.claim = mongo_claim,
-	.finish = mongo_finish,
-	.release = mongo_release,
-	.totals = mongo_totals,
+	.claim = store_net_claim,
+	.finish = store_net_finish,
+	.release = store_net_release,
+	.totals = store_net_totals,
 	.close = mongo_close,
+	.net = &mongo_net_ops,
 };

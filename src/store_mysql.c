@@ -28,6 +28,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "store.h"
+#include "store_net.h"
 
 #include <errmsg.h>
 #include <errno.h>
@@ -50,19 +51,16 @@
 #define IO_TIMEOUT	90
 
 struct store_mysql {
-	struct store base; /* first: the common part */
-	MYSQL *db;	   /* NULL while disconnected */
+	struct store_net net; /* first: the common part */
+	MYSQL *db;	      /* NULL while disconnected */
 	char *socket, *host, *user, *password, *database; /* owned */
 	unsigned port;
-	double reconnect_timeout;
-	int reclaim;	 /* --reclaim: take over claims without an outcome */
-	int gave_up;	 /* a call waited reconnect_timeout for nothing */
-	char table[65];	 /* checked to be a plain identifier */
-	char where[300]; /* "socket '/x.sock'" or "'host:3306'", for messages */
-	struct buf sql;	 /* the statement being built */
-	int oom;	 /* building it ran out of memory */
-	unsigned code;	 /* the last error: mysql_errno(), 0 for our own */
-	char msg[512];	 /* and its text */
+	int reclaim;	/* --reclaim: take over claims without an outcome */
+	char table[65]; /* checked to be a plain identifier */
+	struct buf sql; /* the statement being built */
+	int oom;	/* building it ran out of memory */
+	unsigned code;	/* the last error: mysql_errno(), 0 for our own */
+	char msg[512];	/* and its text */
 };
 
 static const struct cfg_key mysql_keys[] = {
@@ -84,9 +82,17 @@ static const struct cfg_key mysql_keys[] = {
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
+extern const struct store_ops store_mysql_ops;
+
 static struct store_mysql *downcast(struct store *s)
 {
-	return (struct store_mysql *)s;
+	return (struct store_mysql *)store_checked(s, &store_mysql_ops,
+						   "store_mysql");
+}
+
+static struct store_mysql *of_net(struct store_net *n)
+{
+	return downcast(&n->base);
 }
 
 /* ------------------------------------------------------------ errors */
@@ -178,52 +184,35 @@ fail:
 	return -1;
 }
 
-/*
- * Run attempt until it succeeds.  While the server is away, reconnect and
- * run it again, for at most reconnect_timeout seconds from the first loss
- * (plus the connect or I/O timeout of the attempt under way); a deadlock
- * is retried at once.  Once a call has waited that long in vain, the next
- * ones try once and do not wait again: the run is stopping, its results
- * go to the journal.  attempt must be safe to run again after any
- * failure; it leaves its error in m->code and m->msg.
- */
-static int retrying(struct store_mysql *m,
-		    int (*attempt)(struct store_mysql *, void *), void *ctx,
-		    const char *what, char *err, size_t errlen)
-{
-	double deadline = -1, pause = 0.02, left;
-	unsigned conflicts = 0;
+/* ------------------------------------------------------------ store_net */
 
-	for (;;) {
-		if ((m->db || connect_db(m) == 0) && attempt(m, ctx) == 0) {
-			m->gave_up = 0;
-			return 0;
-		}
-		if (is_conflict(m->code) && ++conflicts <= CONFLICT_RETRIES)
-			continue;
-		if (!is_lost(m->code))
-			break;
-		disconnect(m);
-		if (deadline < 0)
-			deadline = clock_s() +
-				   (m->gave_up ? 0 : m->reconnect_timeout);
-		left = deadline - clock_s();
-		if (left <= 0) {
-			m->gave_up = 1;
-			snprintf(
-				err, errlen,
-				"lost the connection to MySQL at %s while "
-				"trying to %s, and it did not come back within "
-				"%g s ([mysql] reconnect_timeout): %s",
-				m->where, what, m->reconnect_timeout, m->msg);
-			return -1;
-		}
-		clock_nap(pause < left ? pause : left);
-		pause = pause * 2 < 1 ? pause * 2 : 1;
-	}
-	snprintf(err, errlen, "MySQL at %s, table '%s': cannot %s: %s",
-		 m->where, m->table, what, m->msg);
-	return -1;
+static int net_connected(struct store_net *n)
+{
+	return of_net(n)->db != NULL;
+}
+
+static int net_connect(struct store_net *n)
+{
+	return connect_db(of_net(n));
+}
+
+static void net_disconnect(struct store_net *n)
+{
+	disconnect(of_net(n));
+}
+
+static enum store_net_fault net_fault(struct store_net *n)
+{
+	const struct store_mysql *m = of_net(n);
+
+	if (is_conflict(m->code))
+		return STORE_NET_CONFLICT;
+	return is_lost(m->code) ? STORE_NET_LOST : STORE_NET_OTHER;
+}
+
+static const char *net_message(struct store_net *n)
+{
+	return of_net(n)->msg;
 }
 
 /* ------------------------------------------------------------ statements */
@@ -312,45 +301,6 @@ static int parse_id(const char *text, uint32_t *id)
 
 /* ------------------------------------------------------------ claim */
 
-/* One id of a batch being claimed, kept sorted by id. */
-struct slot {
-	uint32_t id;
-	size_t index; /* in the caller's arrays */
-	int dup;      /* the same id again in this batch */
-	enum claim state;
-};
-
-struct claim_batch {
-	struct slot *slots; /* owned, sorted by id */
-	size_t n;
-	size_t returned; /* ids the insert returned: ours */
-};
-
-static int slot_cmp(const void *a, const void *b)
-{
-	const struct slot *x = a, *y = b;
-
-	if (x->id != y->id)
-		return x->id < y->id ? -1 : 1;
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
-static struct slot *find_slot(struct claim_batch *cb, uint32_t id)
-{
-	size_t lo = 0, hi = cb->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cb->slots[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* the first of equal ids: duplicates follow it */
-	return lo < cb->n && cb->slots[lo].id == id ? &cb->slots[lo] : NULL;
-}
-
 /*
  * Read the ids of the statement's rows.  Claiming, each one is ours;
  * classifying, the second column ("ts IS NULL") tells a claim held by
@@ -359,11 +309,12 @@ static struct slot *find_slot(struct claim_batch *cb, uint32_t id)
  * reclaiming runs apart, which is why SPEC section 6 allows --reclaim only
  * when no other run is active.
  */
-static int read_ids(struct store_mysql *m, struct claim_batch *cb, int classify)
+static int read_ids(struct store_mysql *m, struct store_net_batch *b,
+		    int classify)
 {
 	MYSQL_RES *res = select_sql(m);
 	MYSQL_ROW row;
-	struct slot *sl;
+	struct store_net_slot *sl;
 	uint32_t id;
 	int rc = 0;
 
@@ -371,7 +322,7 @@ static int read_ids(struct store_mysql *m, struct claim_batch *cb, int classify)
 		return -1;
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		if (parse_id(row[0], &id) < 0 ||
-		    (sl = find_slot(cb, id)) == NULL) {
+		    (sl = store_net_find(b, id)) == NULL) {
 			rc = note_own(
 				m, "the server returned an id not asked for");
 			break;
@@ -381,9 +332,8 @@ static int read_ids(struct store_mysql *m, struct claim_batch *cb, int classify)
 				sl->state = CLAIM_DONE;
 			else
 				sl->state = m->reclaim ? CLAIM_OK : CLAIM_HELD;
-		} else if (sl->state != CLAIM_OK) {
+		} else {
 			sl->state = CLAIM_OK;
-			cb->returned++;
 		}
 	}
 	if (rc == 0 && mysql_errno(m->db))
@@ -407,12 +357,11 @@ static int read_ids(struct store_mysql *m, struct claim_batch *cb, int classify)
  *    held by another run; `--reclaim` sends them later.  The table has no
  *    owner column that could tell our rows from another run's.
  */
-static int claim_attempt(struct store_mysql *m, void *ctx)
+static int claim_attempt(struct store_net *n, struct store_net_batch *cb)
 {
-	struct claim_batch *cb = ctx;
+	struct store_mysql *m = of_net(n);
 	size_t i, done = 0, rows;
 
-	cb->returned = 0;
 	for (i = 0; i < cb->n; i++)
 		if (!cb->slots[i].dup)
 			cb->slots[i].state = CLAIM_HELD;
@@ -443,9 +392,9 @@ fail:
 }
 
 /* Among the ids not returned, tell finished records from held claims. */
-static int classify_attempt(struct store_mysql *m, void *ctx)
+static int classify_attempt(struct store_net *n, struct store_net_batch *cb)
 {
-	struct claim_batch *cb = ctx;
+	struct store_mysql *m = of_net(n);
 	size_t done = 0, rows;
 
 	while (done < cb->n) {
@@ -454,7 +403,7 @@ static int classify_attempt(struct store_mysql *m, void *ctx)
 		     m->table);
 		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT;
 		     done++) {
-			const struct slot *sl = &cb->slots[done];
+			const struct store_net_slot *sl = &cb->slots[done];
 
 			if (sl->dup || sl->state == CLAIM_OK)
 				continue;
@@ -471,51 +420,7 @@ static int classify_attempt(struct store_mysql *m, void *ctx)
 	return 0;
 }
 
-static int mysql_claim(struct store *s, const uint32_t *ids, size_t n,
-		       enum claim *out, char *err, size_t errlen)
-{
-	struct store_mysql *m = downcast(s);
-	struct claim_batch cb = { NULL, n, 0 };
-	size_t i, uniq = 0;
-	int rc = -1;
-
-	cb.slots = calloc(n, sizeof(*cb.slots));
-	if (cb.slots == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto done;
-	}
-	for (i = 0; i < n; i++) {
-		cb.slots[i].id = ids[i];
-		cb.slots[i].index = i;
-	}
-	/* ascending ids: concurrent runs take row locks in the same order */
-	qsort(cb.slots, n, sizeof(*cb.slots), slot_cmp);
-	for (i = 0; i < n; i++) {
-		/* the first copy is claimed; the others are skipped as done */
-		cb.slots[i].dup = i > 0 && cb.slots[i].id == cb.slots[i - 1].id;
-		cb.slots[i].state = CLAIM_DONE;
-		uniq += !cb.slots[i].dup;
-	}
-	if (retrying(m, claim_attempt, &cb, "claim ids", err, errlen) < 0)
-		goto done;
-	if (cb.returned < uniq &&
-	    retrying(m, classify_attempt, &cb, "look up ids already there", err,
-		     errlen) < 0)
-		goto done;
-	for (i = 0; i < n; i++)
-		out[cb.slots[i].index] = cb.slots[i].state;
-	rc = 0;
-done:
-	free(cb.slots);
-	return rc;
-}
-
 /* ------------------------------------------------------------ finish */
-
-struct finish_batch {
-	const struct store_result *r;
-	size_t n;
-};
 
 /*
  * One upsert per chunk, each committed on its own: running it again
@@ -523,9 +428,9 @@ struct finish_batch {
  * record that went missing meanwhile is written anyway: an answer of the
  * API is never dropped.
  */
-static int finish_attempt(struct store_mysql *m, void *ctx)
+static int finish_attempt(struct store_net *n, struct store_net_results *fb)
 {
-	const struct finish_batch *fb = ctx;
+	struct store_mysql *m = of_net(n);
 	size_t done = 0, rows;
 	char ts[20];
 
@@ -552,35 +457,22 @@ static int finish_attempt(struct store_mysql *m, void *ctx)
 	return 0;
 }
 
-static int mysql_finish(struct store *s, const struct store_result *r, size_t n,
-			char *err, size_t errlen)
-{
-	struct finish_batch fb = { r, n };
-
-	return retrying(downcast(s), finish_attempt, &fb, "record results", err,
-			errlen);
-}
-
 /* ------------------------------------------------------------ release */
 
-struct release_batch {
-	const uint32_t *ids;
-	size_t n;
-};
-
 /* Only claims go: a record that got its ts is never deleted. */
-static int release_attempt(struct store_mysql *m, void *ctx)
+static int release_attempt(struct store_net *n, const uint32_t *ids,
+			   size_t count)
 {
-	const struct release_batch *rb = ctx;
+	struct store_mysql *m = of_net(n);
 	size_t done = 0, rows;
 
-	while (done < rb->n) {
+	while (done < count) {
 		sql_reset(m);
 		addf(m, "DELETE FROM `%s` WHERE ts IS NULL AND id IN (",
 		     m->table);
-		for (rows = 0; done < rb->n && rows < ROWS_PER_STATEMENT;
+		for (rows = 0; done < count && rows < ROWS_PER_STATEMENT;
 		     done++, rows++)
-			addf(m, "%s%" PRIu32, rows ? "," : "", rb->ids[done]);
+			addf(m, "%s%" PRIu32, rows ? "," : "", ids[done]);
 		add(m, ")");
 		if (run_sql(m) < 0)
 			return -1;
@@ -588,20 +480,11 @@ static int release_attempt(struct store_mysql *m, void *ctx)
 	return 0;
 }
 
-static int mysql_release(struct store *s, const uint32_t *ids, size_t n,
-			 char *err, size_t errlen)
-{
-	struct release_batch rb = { ids, n };
-
-	return retrying(downcast(s), release_attempt, &rb, "release claims",
-			err, errlen);
-}
-
 /* ------------------------------------------------------------ totals */
 
-static int totals_attempt(struct store_mysql *m, void *ctx)
+static int totals_attempt(struct store_net *n, struct store_totals *t)
 {
-	struct store_totals *t = ctx;
+	struct store_mysql *m = of_net(n);
 	long long *fields[] = { &t->records, &t->delivered, &t->not_delivered,
 				&t->failed, &t->claimed };
 	MYSQL_RES *res;
@@ -623,13 +506,6 @@ static int totals_attempt(struct store_mysql *m, void *ctx)
 	/* no claimed_at column in SPEC's table */
 	t->oldest_claim_age = -1;
 	return row ? 0 : note_own(m, "the server sent no totals");
-}
-
-static int mysql_totals(struct store *s, struct store_totals *t, char *err,
-			size_t errlen)
-{
-	return retrying(downcast(s), totals_attempt, t, "count records", err,
-			errlen);
 }
 
 /* ------------------------------------------------------------ the table */
@@ -769,7 +645,7 @@ static int check_columns(struct store_mysql *m, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "MySQL at %s: cannot read the columns of "
 			 "table '%s': %s",
-			 m->where, m->table, m->msg);
+			 m->net.where, m->table, m->msg);
 		return -1;
 	}
 	while ((row = mysql_fetch_row(res)) != NULL) {
@@ -819,7 +695,7 @@ static int table_engine(struct store_mysql *m, char *engine, size_t len,
 	if ((res = select_sql(m)) == NULL) {
 		snprintf(err, errlen,
 			 "MySQL at %s: cannot look for table '%s': %s",
-			 m->where, m->table, m->msg);
+			 m->net.where, m->table, m->msg);
 		return -1;
 	}
 	row = mysql_fetch_row(res);
@@ -849,7 +725,7 @@ static int ensure_table(struct store_mysql *m, char *err, size_t errlen)
 			snprintf(err, errlen,
 				 "MySQL at %s: cannot create table "
 				 "'%s' in database '%s': %s",
-				 m->where, m->table, m->database, m->msg);
+				 m->net.where, m->table, m->database, m->msg);
 			return -1;
 		}
 	} else if (strcasecmp(engine, "InnoDB") != 0) {
@@ -933,7 +809,7 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 	snprintf(err, errlen,
 		 "cannot connect to MySQL at %s as '%s' (database "
 		 "'%s'): %s; %s",
-		 m->where, m->user, m->database, m->msg, hint);
+		 m->net.where, m->user, m->database, m->msg, hint);
 }
 
 static void mysql_close_store(struct store *s)
@@ -989,12 +865,15 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg, char *err,
 		return -1;
 	}
 	m->port = (unsigned)cfg_uint(cfg, "mysql", "port");
-	m->reconnect_timeout = cfg_seconds(cfg, "mysql", "reconnect_timeout");
+	m->net.reconnect_timeout = cfg_seconds(cfg, "mysql",
+					       "reconnect_timeout");
+	snprintf(m->net.object, sizeof(m->net.object), "table '%s'", m->table);
 	if (m->host[0])
-		snprintf(m->where, sizeof(m->where), "'%s:%u'", m->host,
+		snprintf(m->net.where, sizeof(m->net.where), "'%s:%u'", m->host,
 			 m->port);
 	else
-		snprintf(m->where, sizeof(m->where), "socket '%s'", m->socket);
+		snprintf(m->net.where, sizeof(m->net.where), "socket '%s'",
+			 m->socket);
 	return 0;
 }
 
@@ -1009,6 +888,7 @@ static struct store *mysql_open(const struct cfg *cfg,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	m->net.base.ops = &store_mysql_ops;
 	/* owner->name is not kept: SPEC's table has no column for it */
 	m->reclaim = owner->reclaim;
 	buf_init(&m->sql, 0);
@@ -1020,20 +900,38 @@ static struct store *mysql_open(const struct cfg *cfg,
 	}
 	if (ensure_table(m, err, errlen) < 0)
 		goto fail;
-	return &m->base;
+	return &m->net.base;
 fail:
-	mysql_close_store(&m->base);
+	mysql_close_store(&m->net.base);
 	return NULL;
 }
+
+static const struct store_net_ops mysql_net_ops = {
+	.product = "MySQL",
+	.section = "mysql",
+	.conflict_retries = CONFLICT_RETRIES,
+	.wait_once = 1,
+	.connected = net_connected,
+	.connect = net_connect,
+	.disconnect = net_disconnect,
+	.fault = net_fault,
+	.message = net_message,
+	.claim = claim_attempt,
+	.look_up = classify_attempt,
+	.finish = finish_attempt,
+	.release = release_attempt,
+	.totals = totals_attempt,
+};
 
 const struct store_ops store_mysql_ops = {
 	.name = "mysql",
 	.keys = mysql_keys,
 	.check = mysql_check,
 	.open = mysql_open,
-	.claim = mysql_claim,
-	.finish = mysql_finish,
-	.release = mysql_release,
-	.totals = mysql_totals,
+	.claim = store_net_claim,
+	.finish = store_net_finish,
+	.release = store_net_release,
+	.totals = store_net_totals,
 	.close = mysql_close_store,
+	.net = &mysql_net_ops,
 };
