@@ -8,20 +8,19 @@ WARN     = -Wall -Wextra -Werror
 STD      = -std=c11 -D_GNU_SOURCE -DSENDER_VERSION='"$(VERSION)"'
 BUILD   ?= build
 
-# Storage backends: each is src/store_NAME.c, its pkg-config package and
-# its define for the table in src/store.c.
+# Storage backends: each is src/store_NAME.c, which defines store_NAME_ops
+# (see src/store.h), and its pkg-config package.  The table of src/store.c
+# is made from this list, in this order (--version shows it).
 STORES        = sqlite mysql mongo
 PKG_sqlite    = sqlite3
 PKG_mysql     = mysqlclient
 PKG_mongo     = libmongoc-1.0
-DEF_mysql     = -DSENDER_WITH_MYSQL
-DEF_mongo     = -DSENDER_WITH_MONGODB
 STORES_BUILT  = $(foreach s,$(STORES),$(if $(wildcard src/store_$(s).c),$(s)))
 
 PKGS     = libxml-2.0 libcurl jansson inih $(foreach s,$(STORES_BUILT),$(PKG_$(s)))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-DEFS     = $(foreach s,$(STORES_BUILT),$(DEF_$(s)))
+DEFS     = -DSENDER_BACKENDS="$(foreach s,$(STORES_BUILT),STORE($(s)))"
 
 MODULES  = api backoff buf cfg clock core_keys idset journal log message owner \
            progress reader run store store_net summary text window \

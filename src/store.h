@@ -2,10 +2,47 @@
  * store: where the outcome of every letter is recorded, and where runs
  * claim ids so that each id is sent by one run only (SPEC sections 5, 6).
  *
- * A backend is one file, store_NAME.c, defining one const struct store_ops;
- * store.c lists the compiled-in backends.  Callers use the store_*()
- * wrappers below, never the ops directly.  Every call takes whole batches:
- * one round trip (one transaction) per batch, not per letter.
+ * Callers use the store_*() wrappers below, never the ops directly.
+ * Every call takes whole batches: one round trip (one transaction) per
+ * batch, not per letter.
+ *
+ * Adding a backend, say PostgreSQL over libpq, is:
+ *
+ *  - one new file, src/store_pgsql.c, whose only non-static name is
+ *    `const struct store_ops store_pgsql_ops` (designated initialisers);
+ *  - in the Makefile, "pgsql" added to STORES and a line
+ *    `PKG_pgsql = libpq` (its pkg-config package).  The Makefile builds
+ *    the file, links the package and passes the list to store.c, whose
+ *    table (store_backends(), --version) is made from it: nothing else
+ *    changes, in store.c or anywhere.
+ *
+ * What the file provides:
+ *
+ *  - a state struct that embeds struct store first (struct store_net
+ *    first for a network backend, see below), handed out by open and
+ *    got back by one checked downcast, store_checked(s, &store_pgsql_ops,
+ *    "store_pgsql");
+ *  - the store_ops below: name, keys, open, claim, finish, release and
+ *    close are required; check and totals are optional (NULL);
+ *  - the contract of each op, as written at each one below.  All of them
+ *    take a caller-owned error buffer, never print and never exit; err
+ *    names the server, table and key at fault and says what to do.  The
+ *    backend sets s->ops itself at open, before its first downcast.
+ *  - the claim rule: an atomic insert on the unique key decides; a claim
+ *    names its run (owner->name, see owner.h) where the schema has room,
+ *    and with owner->reclaim a claim without an outcome is taken over
+ *    only if store_claim_abandoned() says its run is gone, by an update
+ *    that matches that same claim (owner and no outcome) and no other.
+ *
+ * A network backend (a server that may go away and come back) gets from
+ * store_net.h, for free: the reconnect-and-wait loop ([NAME]
+ * reconnect_timeout, doubling pauses, the messages), the claim batch
+ * sorted and deduplicated with its slots found by id, and the claim,
+ * finish, release and totals ops themselves.  It points those four ops
+ * at store_net_claim/finish/release/totals and .net at a struct
+ * store_net_ops giving only what differs: connected/connect/disconnect,
+ * fault ("is this a lost connection", a conflict, or an error), message,
+ * and one attempt of each statement, safe to run again after any failure.
  */
 #ifndef SENDER_STORE_H
 #define SENDER_STORE_H
@@ -57,8 +94,13 @@ struct store {
 };
 
 struct store_ops {
+	/* Required: [store] backend = name; also its config section. */
 	const char *name;
-	/* The keys of the backend's own config section [name]. */
+	/*
+	 * Required: the keys of the backend's own config section [name],
+	 * ending with a { NULL } entry (a network backend has its
+	 * reconnect_timeout among them).
+	 */
 	const struct cfg_key *keys;
 
 	/*
@@ -67,30 +109,45 @@ struct store_ops {
 	 * its file and line.  0, or -1 and err.
 	 */
 	int (*check)(const struct cfg *cfg, char *err, size_t errlen);
-	/* Connect, create the schema if missing.  NULL and err on failure. */
+	/*
+	 * Required: connect, create the schema if missing (check it if
+	 * present), keep what it needs of owner.  NULL and err on failure;
+	 * no retry here: a server that is not there at the start is an
+	 * error.  The store returned is owned by the caller (close).
+	 */
 	struct store *(*open)(const struct cfg *cfg,
 			      const struct store_owner *owner, char *err,
 			      size_t errlen);
 	/*
-	 * Claim n ids by an atomic insert on the unique key; out[i] tells
+	 * Required: claim n ids (n > 0; an id may come twice: the second is
+	 * CLAIM_DONE) by an atomic insert on the unique key; out[i] tells
 	 * what the insert found for ids[i].  All or nothing: on -1 no claim
 	 * of this batch may be relied on (nothing of it is sent).
 	 */
 	int (*claim)(struct store *s, const uint32_t *ids, size_t n,
 		     enum claim *out, char *err, size_t errlen);
 	/*
-	 * Record n outcomes of ids claimed by this run.  Idempotent: the
+	 * Required: record n outcomes (n > 0) of ids claimed by this run,
+	 * each claim becoming a finished record.  Idempotent: the
 	 * same outcomes recorded again (sender --replay) change nothing, and
 	 * a record that is missing is created.
 	 */
 	int (*finish)(struct store *s, const struct store_result *r, size_t n,
 		      char *err, size_t errlen);
-	/* Delete this run's claims on n ids that were not sent. */
+	/*
+	 * Required: delete this run's claims on n ids (n > 0) that were not
+	 * sent; a record with an outcome is never deleted, nor another
+	 * run's claim where the schema can tell.
+	 */
 	int (*release)(struct store *s, const uint32_t *ids, size_t n,
 		       char *err, size_t errlen);
-	/* Count the records by state (optional: NULL if not supported). */
+	/*
+	 * Optional (NULL: --status says the backend cannot count): count the
+	 * records by state; oldest_claim_age -1 when claims have no time.
+	 */
 	int (*totals)(struct store *s, struct store_totals *out, char *err,
 		      size_t errlen);
+	/* Required: disconnect and free s; s may be half-opened. */
 	void (*close)(struct store *s);
 	/* Network backends only: see store_net.h.  NULL for the others. */
 	const struct store_net_ops *net;
@@ -132,10 +189,12 @@ struct store *store_checked(struct store *s, const struct store_ops *ops,
 			    const char *module);
 
 /*
- * Whether --reclaim may take over a claim held by owner ("host:pid:start")
- * since claimed_at: on this host, when that process is gone (a reused pid
- * does not count: its start time differs); on another host, or with no
- * owner known, when the claim is older than lease_s seconds.
+ * Whether --reclaim may take over a claim held by owner (see owner.h:
+ * "host:pid:start:random", or the older "host:pid:start") since
+ * claimed_at (-1: unknown): on this host, when that process is gone (a
+ * reused pid does not count: its start time differs); on another host,
+ * or with an owner that does not parse, when the claim is older than
+ * lease_s seconds.
  */
 int store_claim_abandoned(const char *owner, time_t claimed_at, long lease_s);
 
