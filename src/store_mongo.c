@@ -230,8 +230,10 @@ static int note_own(struct store_mongo *m, const char *what)
 
 /* ------------------------------------------------------------ connection */
 
-static void disconnect(struct store_mongo *m)
+static void disconnect(struct store_net *n)
 {
+	struct store_mongo *m = of_net(n);
+
 	if (m->coll)
 		mongoc_collection_destroy(m->coll);
 	if (m->client)
@@ -245,11 +247,12 @@ static void disconnect(struct store_mongo *m)
  * after each loss rather than the old one reconnecting: a single-threaded
  * client would not try a failed server again for 5 s.
  */
-static int connect_client(struct store_mongo *m)
+static int connect_client(struct store_net *n)
 {
+	struct store_mongo *m = of_net(n);
 	bson_error_t e;
 
-	disconnect(m);
+	disconnect(n);
 	m->client = mongoc_client_new_from_uri_with_error(m->uri, &e);
 	if (m->client == NULL)
 		return note(m, &e);
@@ -257,7 +260,7 @@ static int connect_client(struct store_mongo *m)
 	m->coll = mongoc_client_get_collection(m->client, m->database,
 					       m->collection);
 	if (m->coll == NULL) {
-		disconnect(m);
+		disconnect(n);
 		return note_own(m, "out of memory");
 	}
 	return 0;
@@ -268,16 +271,6 @@ static int connect_client(struct store_mongo *m)
 static int net_connected(struct store_net *n)
 {
 	return of_net(n)->client != NULL;
-}
-
-static int net_connect(struct store_net *n)
-{
-	return connect_client(of_net(n));
-}
-
-static void net_disconnect(struct store_net *n)
-{
-	disconnect(of_net(n));
 }
 
 static enum store_net_fault net_fault(struct store_net *n)
@@ -933,7 +926,7 @@ static void mongo_close(struct store *s)
 
 	if (m == NULL)
 		return;
-	disconnect(m);
+	disconnect(&m->net);
 	if (m->uri)
 		mongoc_uri_destroy(m->uri);
 	free(m->database);
@@ -1098,7 +1091,7 @@ static struct store *mongo_open(const struct cfg *cfg,
 	m->net.base.ops = &store_mongo_ops;
 	if (copy_config(m, cfg, owner, err, errlen) < 0)
 		goto fail;
-	if (connect_client(m) < 0 || ensure_index(m) < 0) {
+	if (connect_client(&m->net) < 0 || ensure_index(m) < 0) {
 		if (m->lost || m->domain == MONGOC_ERROR_CLIENT)
 			snprintf(
 				err, errlen,
@@ -1129,8 +1122,8 @@ static const struct store_net_ops mongo_net_ops = {
 	.product = "MongoDB",
 	.section = "mongodb",
 	.connected = net_connected,
-	.connect = net_connect,
-	.disconnect = net_disconnect,
+	.connect = connect_client,
+	.disconnect = disconnect,
 	.fault = net_fault,
 	.message = net_message,
 	.claim = claim_attempt,

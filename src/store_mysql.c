@@ -136,8 +136,10 @@ static int is_conflict(unsigned code)
 
 /* ------------------------------------------------------------ connection */
 
-static void disconnect(struct store_mysql *m)
+static void disconnect(struct store_net *n)
 {
+	struct store_mysql *m = of_net(n);
+
 	if (m->db)
 		mysql_close(m->db);
 	m->db = NULL;
@@ -163,9 +165,11 @@ static int set_options(struct store_mysql *m)
 }
 
 /* A new session: the handle, its options, the init command. */
-static int connect_db(struct store_mysql *m)
+static int connect_db(struct store_net *n)
 {
-	disconnect(m);
+	struct store_mysql *m = of_net(n);
+
+	disconnect(n);
 	m->db = mysql_init(NULL);
 	if (m->db == NULL)
 		return note_own(m, "out of memory");
@@ -180,7 +184,7 @@ static int connect_db(struct store_mysql *m)
 	}
 	return 0;
 fail:
-	disconnect(m);
+	disconnect(n);
 	return -1;
 }
 
@@ -189,16 +193,6 @@ fail:
 static int net_connected(struct store_net *n)
 {
 	return of_net(n)->db != NULL;
-}
-
-static int net_connect(struct store_net *n)
-{
-	return connect_db(of_net(n));
-}
-
-static void net_disconnect(struct store_net *n)
-{
-	disconnect(of_net(n));
 }
 
 static enum store_net_fault net_fault(struct store_net *n)
@@ -818,7 +812,7 @@ static void mysql_close_store(struct store *s)
 
 	if (m == NULL)
 		return;
-	disconnect(m);
+	disconnect(&m->net);
 	buf_release(&m->sql);
 	if (m->password) {
 		explicit_bzero(m->password, strlen(m->password));
@@ -894,7 +888,7 @@ static struct store *mysql_open(const struct cfg *cfg,
 	buf_init(&m->sql, 0);
 	if (copy_config(m, cfg, err, errlen) < 0)
 		goto fail;
-	if (connect_db(m) < 0) {
+	if (connect_db(&m->net) < 0) {
 		connect_error(m, cfg, err, errlen);
 		goto fail;
 	}
@@ -912,8 +906,8 @@ static const struct store_net_ops mysql_net_ops = {
 	.conflict_retries = CONFLICT_RETRIES,
 	.wait_once = 1,
 	.connected = net_connected,
-	.connect = net_connect,
-	.disconnect = net_disconnect,
+	.connect = connect_db,
+	.disconnect = disconnect,
 	.fault = net_fault,
 	.message = net_message,
 	.claim = claim_attempt,
