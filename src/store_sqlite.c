@@ -36,9 +36,12 @@ static const struct cfg_key sqlite_keys[] = {
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
+extern const struct store_ops store_sqlite_ops;
+
 static struct store_sqlite *downcast(struct store *s)
 {
-	return (struct store_sqlite *)s;
+	return (struct store_sqlite *)store_checked(s, &store_sqlite_ops,
+						    "store_sqlite");
 }
 
 static int fail(struct store_sqlite *q, const char *what, char *err,
@@ -192,8 +195,12 @@ static struct store *sqlite_open(const struct cfg *cfg,
 {
 	struct store_sqlite *q = calloc(1, sizeof(*q));
 
-	if (q == NULL ||
-	    (q->path = strdup(cfg_str(cfg, "sqlite", "path"))) == NULL) {
+	if (q == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	q->base.ops = &store_sqlite_ops;
+	if ((q->path = strdup(cfg_str(cfg, "sqlite", "path"))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -223,7 +230,7 @@ static struct store *sqlite_open(const struct cfg *cfg,
 		goto fail;
 	return &q->base;
 fail:
-	sqlite_close(q ? &q->base : NULL);
+	sqlite_close(&q->base);
 	return NULL;
 }
 
