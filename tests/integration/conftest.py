@@ -43,7 +43,8 @@ Adding a backend (MySQL, MongoDB) is one class and one registry entry:
      and may size those scenarios for a slow server: parallel_runs,
      parallel_letters, crash_letters, loaded_api_timeout, knows_own_claims
      (see ``Store``).  A server the suite starts itself derives from
-     ``ScriptServer``.
+     ``ScriptServer``, which makes it die with the session however that
+     ends (reaper.py).
   2. Add it to ``BACKENDS`` at the end of the "stores" part of this file
      (a class that needs much machinery may live in its own module next to
      this file, imported just above ``BACKENDS``: see backend_mysql.py).
@@ -77,6 +78,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
+
+import reaper
 
 REPO = Path(__file__).resolve().parents[2]
 SENDER_BIN = Path(os.environ.get("SENDER_BIN", REPO / "sender")).resolve()
@@ -382,7 +385,9 @@ class SqliteStore(Store):
 class ScriptServer:
     """A private server of the session, run by a script of tests/lib
     (`start|stop|kill DIR`, data and pid file in DIR): started on first
-    use in a temporary directory, stopped at exit."""
+    use in a temporary directory, stopped at exit, and killed with the
+    session, its directory removed, when the session ends otherwise
+    (reaper.py)."""
     script_path = None  # the script in tests/lib
     prefix = None       # of the temporary directory
     pid_file = None     # where the script keeps the server's pid, in DIR
@@ -403,6 +408,7 @@ class ScriptServer:
         """Make the directory and start the server in it: the script's
         CompletedProcess."""
         self.dir = Path(tempfile.mkdtemp(prefix=self.prefix))
+        reaper.watch(self.dir, remove=True)
         atexit.register(self.destroy)
         return self.run_script("start", str(self.dir))
 
@@ -424,6 +430,13 @@ class ScriptServer:
         self.run_script("stop", str(self.dir))
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_with_session(tmp_path_factory):
+    """Mocks and senders still running when the session ends die with
+    it: their command lines name the session's temporary directory."""
+    reaper.watch(tmp_path_factory.getbasetemp())
 
 
 from backend_mysql import MysqlStore  # noqa: E402 (uses Store above)
