@@ -452,15 +452,30 @@ def _backend_names():
     return [n for n in re.split(r"[,\s]+", text) if n]
 
 
-@pytest.fixture(params=_backend_names())
-def store(request, tmp_path):
-    if request.param not in BACKENDS:
+def store_of(name, tmp_path):
+    """Generator of a fixture: backend name's store, set up, then torn
+    down."""
+    if name not in BACKENDS:
         pytest.skip("no test class for backend %r in conftest.py (known: %s)"
-                    % (request.param, ", ".join(sorted(BACKENDS))))
-    s = BACKENDS[request.param](tmp_path)
+                    % (name, ", ".join(sorted(BACKENDS))))
+    s = BACKENDS[name](tmp_path)
     s.setup()
     yield s
     s.teardown()
+
+
+@pytest.fixture(params=_backend_names())
+def store(request, tmp_path):
+    yield from store_of(request.param, tmp_path)
+
+
+def only_store(name, tmp_path):
+    """Generator of the `store` fixture of a module about one backend
+    (test_mysql.py, test_mongo.py): its tests run once, when name is in
+    $SENDER_TEST_BACKENDS, and are skipped otherwise."""
+    if name not in _backend_names():
+        pytest.skip("%s is not in $SENDER_TEST_BACKENDS" % name)
+    yield from store_of(name, tmp_path)
 
 
 # ---------------------------------------------------------------- running

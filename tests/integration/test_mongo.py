@@ -3,9 +3,9 @@ types, the URI kept secret, an unreachable server.  What every server
 backend shares (parallel runs, the server killed, --replay) is in
 test_network_store.py.
 
-These tests run when ``mongodb`` is in $SENDER_TEST_BACKENDS (they need the
-FerretDB that backend_mongo.py starts, or $MONGODB_TEST_URI) and are
-skipped otherwise.
+These tests run (once, not once per backend) when ``mongodb`` is in
+$SENDER_TEST_BACKENDS (they need the FerretDB that backend_mongo.py
+starts, or $MONGODB_TEST_URI) and are skipped otherwise.
 """
 
 import datetime
@@ -16,13 +16,18 @@ from bson import ObjectId
 from bson.int64 import Int64
 
 from conftest import (assert_json_summary, assert_refused, free_port,
-                      utc_now, write_letters)
+                      only_store, utc_now, write_letters)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """This module's store is always MongoDB (conftest's runs per
+    backend)."""
+    yield from only_store("mongodb", tmp_path)
 
 
 @pytest.fixture
 def mg(store):
-    if store.name != "mongodb":
-        pytest.skip("mongodb only")
     return store
 
 

@@ -8,20 +8,13 @@ $SENDER_TEST_BACKENDS, on the MariaDB that backend_mysql.py starts.
 """
 
 import datetime
-import os
 import re
 import time
 
 import pytest
 
-from backend_mysql import MysqlStore
 from conftest import (assert_json_summary, assert_refused, assert_ts_between,
-                      free_port, utc_now, write_letters)
-
-pytestmark = pytest.mark.skipif(
-    "mysql" not in [n.strip() for n in
-                    os.environ.get("SENDER_TEST_BACKENDS", "sqlite").split(",")],
-    reason="mysql is not in $SENDER_TEST_BACKENDS")
+                      free_port, only_store, utc_now, write_letters)
 
 SPEC_DDL = """CREATE TABLE `%s` (
   `id`              INT(11) UNSIGNED    NOT NULL,
@@ -34,10 +27,7 @@ SPEC_DDL = """CREATE TABLE `%s` (
 @pytest.fixture
 def store(tmp_path):
     """This module's store is always MySQL (conftest's runs per backend)."""
-    s = MysqlStore(tmp_path)
-    s.setup()
-    yield s
-    s.teardown()
+    yield from only_store("mysql", tmp_path)
 
 
 @pytest.fixture
