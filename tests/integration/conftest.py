@@ -419,10 +419,15 @@ class ScriptServer:
         except (OSError, TypeError, ValueError):
             return None
 
+    def command(self, name):
+        """Run `script NAME DIR`, which must succeed."""
+        p = self.run_script(name, str(self.dir))
+        assert p.returncode == 0, "%s %s: %s" % (self.script_path.name,
+                                                 name, p.stderr)
+
     def kill(self):
         """SIGKILL the server: a crash, as far as clients can tell."""
-        p = self.run_script("kill", str(self.dir))
-        assert p.returncode == 0, p.stderr
+        self.command("kill")
 
     def destroy(self):
         if self.dir is None:
