@@ -60,13 +60,14 @@ def _names(arg, path):
     return arg == path or arg.endswith("=" + path) or path + "/" in arg
 
 
-def processes_naming(paths):
-    """{pid: argv} of the live processes, other than this one, whose
-    command line names one of paths."""
+def processes_naming(paths, spare=()):
+    """{pid: argv} of the live processes, other than this one and those
+    in spare, whose command line names one of paths."""
     paths = [os.fspath(p).rstrip("/") for p in paths]
+    spare = set(spare) | {os.getpid()}
     found = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+        if not entry.isdigit() or int(entry) in spare:
             continue
         try:
             with open("/proc/%s/cmdline" % entry, "rb") as f:
@@ -80,13 +81,14 @@ def processes_naming(paths):
     return found
 
 
-def kill_naming(paths, seconds=10.0):
-    """SIGKILL the processes naming paths, again until none is left (a
-    script killed between two scans may have started one more); the
-    {pid: argv} left after `seconds`, empty when all are gone."""
+def kill_naming(paths, seconds=10.0, spare=()):
+    """SIGKILL the processes naming paths (but those in spare), again
+    until none is left (a script killed between two scans may have
+    started one more); the {pid: argv} left after `seconds`, empty when
+    all are gone."""
     deadline = time.monotonic() + seconds
     while True:
-        left = processes_naming(paths)
+        left = processes_naming(paths, spare)
         if not left or time.monotonic() > deadline:
             return left
         for pid in left:
@@ -98,6 +100,11 @@ def kill_naming(paths, seconds=10.0):
 
 
 def _serve():
+    # design: pytest closes the pipe as it exits normally, after its
+    # atexit handlers, and may still be finishing then: it is spared,
+    # lest a session whose command line names its --basetemp be killed
+    # instead of ending with its own status.  Killed, it is gone anyway.
+    session = os.getppid()
     kill, remove = [], []
     for raw in sys.stdin.buffer:
         what, _, path = os.fsdecode(raw.rstrip(b"\n")).partition(" ")
@@ -106,7 +113,7 @@ def _serve():
             if what == "remove":
                 remove.append(path)
     # EOF: the session has ended
-    kill_naming(kill)
+    kill_naming(kill, spare=[session])
     for path in remove:
         shutil.rmtree(path, ignore_errors=True)
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import reaper
 from conftest import _backend_names, killed_on_exit, wait_for
 
@@ -66,6 +68,10 @@ def test_killed_session_leaves_nothing_running(tmp_path):
         with killed_on_exit(p):
             assert wait_for(lambda: held_file.exists() or
                             p.poll() is not None, 300, step=0.1)
+            if not held_file.exists() and p.poll() == 0:
+                # a server that is not there skips, as in the other tests
+                pytest.skip("the session skipped: %s" %
+                            log.read_text().strip()[-500:])
             assert held_file.exists(), \
                 "the session did not start:\n%s" % log.read_text()
             held = json.loads(held_file.read_text())
