@@ -30,7 +30,7 @@ ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
 
 UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c)))
 
-.PHONY: all check unit demo asan valgrind lint clean deps deps-test install FORCE
+.PHONY: all check unit demo asan valgrind lint format clean deps deps-test install FORCE
 
 all: sender tests/mock_api
 
@@ -99,10 +99,24 @@ install: sender
 	install -D -m 755 sender $(DESTDIR)$(PREFIX)/bin/sender
 	install -D -m 644 sender.1 $(DESTDIR)$(PREFIX)/share/man/man1/sender.1
 
+# Every C file of the project, in the style of .clang-format.
+C_FILES = sender.c $(wildcard src/*.[ch] tests/*.c tests/unit/*.[ch] \
+		tests/fuzz/*.c bench/*.c)
+
+# Fails on a file not formatted as .clang-format says (the diff is shown:
+# `make format` applies it), on a banned function, or on any clang-tidy
+# finding (.clang-tidy).
 lint:
-	@! grep -nE '\b(strcpy|strcat|sprintf|atoi|strtok)\s*\(' sender.c src/*.c tests/*.c \
+	@tests/deps.sh lint
+	@clang-format --dry-run --Werror $(C_FILES) \
+		|| { echo "lint: not formatted: run make format"; exit 1; }
+	@! grep -nE '\b(strcpy|strcat|sprintf|atoi|strtok)\s*\(' $(C_FILES) \
 		|| { echo "lint: banned function above"; exit 1; }
 	clang-tidy --quiet sender.c src/*.c -- $(ALL_CFLAGS) 2>/dev/null
+
+format:
+	@tests/deps.sh lint
+	clang-format -i $(C_FILES)
 
 clean:
 	rm -rf build sender tests/mock_api

@@ -4,19 +4,26 @@
 # otherwise it prints the exact command to run and fails.
 #
 #   tests/deps.sh build     the libraries and tools to build ./sender
-#   tests/deps.sh test      also the servers and tools the tests use
+#   tests/deps.sh lint      and clang-format, clang-tidy (make lint, format)
+#   tests/deps.sh test      the build and lint sets, the servers and tools
+#                           the tests use
 #   tests/deps.sh valgrind  and valgrind
 set -eu
 
 build="gcc make pkg-config libxml2-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev libinih-dev libmariadb-dev libmariadb-dev-compat
 libmongoc-dev libbson-dev libmicrohttpd-dev"
-test="sqlite3 time python3 python3-pytest python3-pymysql python3-pymongo
+lint="clang-format clang-tidy"
+test="$lint sqlite3 time python3 python3-pytest python3-pymysql python3-pymongo
 mariadb-server mariadb-client clang libclang-rt-14-dev"
 
-want=$build
-[ "${1:-build}" = test ] && want="$build $test"
-[ "${1:-build}" = valgrind ] && want="$build $test valgrind"
+case ${1:-build} in
+build) want=$build ;;
+lint) want="$build $lint" ;;
+test) want="$build $test" ;;
+valgrind) want="$build $test valgrind" ;;
+*) echo "usage: tests/deps.sh [build|lint|test|valgrind]" >&2; exit 2 ;;
+esac
 
 missing=
 for p in $want; do

@@ -13,56 +13,29 @@ and restart the server are skipped then.
 Records are read with pymongo, which returns `ts` as a naive UTC datetime.
 """
 
-import atexit
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Store
-
-FERRETDB_SH = REPO / "tests" / "lib" / "ferretdb.sh"
+from conftest import REPO, ScriptServer, Store, free_port
 
 
-def free_port():
-    """A port of 127.0.0.1 where nothing listens."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class FerretDB:
+class FerretDB(ScriptServer):
     """The session's server: started on first use, stopped at exit."""
+    script_path = REPO / "tests" / "lib" / "ferretdb.sh"
+    prefix = "sender-ferretdb-"
+    pid_file = "ferretdb.pid"
 
     def __init__(self):
+        super().__init__()
         self.external = os.environ.get("MONGODB_TEST_URI") or None
-        self.dir = None
         self.uri = self.external
-        self.failure = None
         self._client = None
-
-    @property
-    def can_restart(self):
-        """Whether kill()/restart() work: only on our own FerretDB."""
-        return self.external is None
-
-    def _script(self, *args, timeout=300):
-        return subprocess.run(["bash", str(FERRETDB_SH)] + list(args),
-                              capture_output=True, text=True,
-                              timeout=timeout)
 
     def ensure(self):
         """Start the server if needed; skip the test if it cannot be."""
         if self.failure is None and self.uri is None:
-            self.dir = Path(tempfile.mkdtemp(prefix="sender-ferretdb-"))
-            atexit.register(self.destroy)
-            p = self._script("start", str(self.dir))
+            p = self.start_first()
             if p.returncode != 0:
                 self.failure = "tests/lib/ferretdb.sh start: %s" % (
                     p.stderr.strip()[-2000:])
@@ -76,15 +49,17 @@ class FerretDB:
     def port(self):
         return int((self.dir / "ferretdb.port").read_text())
 
-    def kill(self):
-        """SIGKILL the server: a crash, as far as clients can tell."""
-        p = self._script("kill", str(self.dir))
-        assert p.returncode == 0, p.stderr
+    def running(self):
+        """Whether the process of DIR/ferretdb.pid is a live ferretdb."""
+        try:
+            with open("/proc/%d/cmdline" % self.pid(), "rb") as f:
+                return b"ferretdb" in f.read()
+        except (OSError, TypeError):
+            return False
 
     def restart(self):
         """Start it again on the same port and data (after kill())."""
-        p = self._script("restart", str(self.dir))
-        assert p.returncode == 0, p.stderr
+        self.command("restart")
 
     def client(self):
         import pymongo
@@ -98,11 +73,7 @@ class FerretDB:
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self.dir is None:
-            return
-        self._script("stop", str(self.dir))
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir = None
+        super().destroy()
 
 
 SERVER = FerretDB()
@@ -117,11 +88,31 @@ class MongoStore(Store):
     # MONGODB_TEST_MANY sets it (default 600, or 2000 on a real mongod).
     many = int(os.environ.get("MONGODB_TEST_MANY") or
                (2000 if os.environ.get("MONGODB_TEST_URI") else 600))
+    # FerretDB has one writer for all runs: 8 at once take minutes
+    parallel_runs = (4, 8) if os.environ.get("MONGODB_TEST_URI") else (4,)
+    parallel_letters = many
+    crash_letters = 2 * many
+    # FerretDB's writes stall a run for seconds (see parallel_letters)
+    loaded_api_timeout = 300
+    knows_own_claims = True
+
+    @property
+    def not_killable(self):
+        if self.server.external:
+            return "$MONGODB_TEST_URI: the server is not ours to kill"
+        return None
 
     def setup(self):
         self.server.ensure()
         self.database = "sender"
         self.collection = "results_%s" % self.tag
+
+    def kill_server(self):
+        self.server.kill()
+
+    def restart_server(self):
+        if not self.server.running():
+            self.server.restart()
 
     def teardown(self):
         try:
@@ -155,6 +146,9 @@ class MongoStore(Store):
         """Every record as stored, with BSON types (pymongo: Int64 for
         int64, int for int32, datetime for dates)."""
         return list(self.coll().find({}))
+
+    def stored_ids(self):
+        return [int(d["id"]) for d in self.coll().find({}, {"id": 1})]
 
     def rows(self):
         out = {}

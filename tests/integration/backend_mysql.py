@@ -11,37 +11,24 @@ random password, so that tests can check it is never printed.
 Rows are read with pymysql, in a session whose time zone is UTC.
 """
 
-import atexit
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Store
-
-MARIADB_SH = REPO / "tests" / "lib" / "mariadb.sh"
+from conftest import REPO, ScriptServer, Store, free_port
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class MariaDB:
+class MariaDB(ScriptServer):
     """The session's server: started on first use, stopped at exit."""
+    script_path = REPO / "tests" / "lib" / "mariadb.sh"
+    prefix = "sender-mariadb-"
+    pid_file = "mariadb.pid"
 
     def __init__(self):
-        self.dir = None
+        super().__init__()
         self.port = 0  # also listens on 127.0.0.1:port, for [mysql] host
-        self.failure = None
         self.fatal = False
         self.password = "u1-" + secrets.token_hex(8)
 
@@ -49,13 +36,11 @@ class MariaDB:
     def socket(self):
         return str(self.dir / "mysqld.sock")
 
-    def _script(self, *args, timeout=120):
+    def script_env(self):
         env = dict(os.environ, MARIADB_U1_PASSWORD=self.password,
                    MARIADB_TCP_PORT=str(self.port))
         env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
-        return subprocess.run(["bash", str(MARIADB_SH)] + list(args),
-                              env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        return env
 
     def ensure(self):
         """Start the server if needed.  Not installed: skip the test (as
@@ -67,10 +52,8 @@ class MariaDB:
                 self.failure = "mariadbd is not installed (make deps-test)"
                 self.fatal = False
             else:
-                self.dir = Path(tempfile.mkdtemp(prefix="sender-mariadb-"))
                 self.port = free_port()
-                atexit.register(self.destroy)
-                p = self._script("start", str(self.dir))
+                p = self.start_first()
                 if p.returncode != 0:
                     self.failure = "tests/lib/mariadb.sh start: %s" % (
                         p.stderr.strip()[-2000:])
@@ -83,18 +66,13 @@ class MariaDB:
                         self.failure)
 
     def start(self):
-        """(Re)start the server on the same data, e.g. after kill()."""
-        p = self._script("start", str(self.dir))
-        assert p.returncode == 0, p.stderr
-
-    def kill(self):
-        """SIGKILL the server: a crash, as far as clients can tell."""
-        p = self._script("kill", str(self.dir))
-        assert p.returncode == 0, p.stderr
+        """(Re)start the server on the same data, e.g. after kill(); a
+        server that runs is left alone."""
+        self.command("start")
 
     def sql(self, statement):
         """Run statement as root in database `sender`; the output rows."""
-        p = self._script("sql", str(self.dir), statement)
+        p = self.run_script("sql", str(self.dir), statement)
         assert p.returncode == 0, "%s: %s" % (statement, p.stderr)
         return [line.split("\t") for line in p.stdout.splitlines()]
 
@@ -105,13 +83,6 @@ class MariaDB:
                                autocommit=True,
                                init_command="SET time_zone = '+00:00'")
 
-    def destroy(self):
-        if self.dir is None:
-            return
-        self._script("stop", str(self.dir))
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir = None
-
 
 SERVER = MariaDB()
 
@@ -119,6 +90,7 @@ SERVER = MariaDB()
 class MysqlStore(Store):
     name = "mysql"
     server = SERVER
+    not_killable = None
 
     def setup(self):
         self.server.ensure()
@@ -160,6 +132,17 @@ class MysqlStore(Store):
         return bool(self.query(
             "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
             "'sender' AND TABLE_NAME = %s", (self.table,)))
+
+    def kill_server(self):
+        self.server.kill()
+
+    def restart_server(self):
+        self.server.start()
+
+    def stored_ids(self):
+        if not self.table_exists():
+            return []
+        return [i for i, in self.query("SELECT id FROM `%s`" % self.table)]
 
     def rows(self):
         if not self.table_exists():

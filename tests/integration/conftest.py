@@ -31,8 +31,20 @@ Adding a backend (MySQL, MongoDB) is one class and one registry entry:
        untouched()       True when the run wrote nothing (used by --dry-run
                          and configuration-error tests); the default says
                          "no rows", SQLite also requires that no file exists
+       stored_ids()      the id of every record, as a list (an id stored
+                         twice appears twice)
        broken_config_section()  (optional) a config whose database cannot be
                          reached, for the exit-4 test; None skips that test
+     A backend with a server (test_network_store.py) also sets
+       not_killable      None (the default is a reason to skip those tests)
+       kill_server()     SIGKILL the server
+       restart_server()  start it again, same address and data; nothing
+                         while it runs
+     and may size those scenarios for a slow server: parallel_runs,
+     parallel_letters, crash_letters, loaded_api_timeout, knows_own_claims
+     (see ``Store``).  A server the suite starts itself derives from
+     ``ScriptServer``, which makes it die with the session however that
+     ends (reaper.py).
   2. Add it to ``BACKENDS`` at the end of the "stores" part of this file
      (a class that needs much machinery may live in its own module next to
      this file, imported just above ``BACKENDS``: see backend_mysql.py).
@@ -44,15 +56,20 @@ with a reason, not silently dropped.
 delivery_status both NULL, SPEC section 5) and needs no override.
 """
 
+import atexit
 import collections
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -61,6 +78,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
+
+import reaper
 
 REPO = Path(__file__).resolve().parents[2]
 SENDER_BIN = Path(os.environ.get("SENDER_BIN", REPO / "sender")).resolve()
@@ -235,14 +254,23 @@ def mock(tmp_path):
         m.stop()
 
 
-def closed_port_url():
-    """A URL on 127.0.0.1 where nothing listens (connection refused)."""
-    import socket
+def free_port():
+    """A port of 127.0.0.1 where nothing listens (the kernel's choice)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    return "http://127.0.0.1:%d/api.php" % port
+    return port
+
+
+def closed_port_url():
+    """A URL on 127.0.0.1 where nothing listens (connection refused)."""
+    return "http://127.0.0.1:%d/api.php" % free_port()
+
+
+def answered(m):
+    """Ids the mock answered 200 (SPEC 3: a trusted answer)."""
+    return {q.id for q in m.requests() if q.status == 200}
 
 
 # ---------------------------------------------------------------- stores
@@ -253,6 +281,25 @@ class Store:
     # Letters per run in the scenarios that need many (parallel runs):
     # enough for several claim batches and interleaving runs.
     many = 2000
+    # The scenarios of test_network_store.py, sized for the server: how
+    # many runs at once, the letters of each, and of a run whose server
+    # is killed under it.
+    parallel_runs = (4, 8)
+    parallel_letters = 1500
+    crash_letters = 3000
+    # [api] timeout in those scenarios: a run does not drive its requests
+    # while it waits for the store, so a slow store needs a long timeout
+    # lest answers that arrived meanwhile count as timed out and be sent
+    # again (SPEC allows that retry; the scenarios are about the claims).
+    loaded_api_timeout = 10
+    # Whether a claim whose write was cut off by a crash is still known
+    # for the run's own (MongoDB: the claim names its owner), so that the
+    # run sends it and no claim stays behind; MySQL cannot tell a claim
+    # whose COMMIT answer was lost from another run's.
+    knows_own_claims = False
+    # Why kill_server() cannot be done here (None: it can); the tests
+    # that kill the server are skipped with this reason.
+    not_killable = "no server to kill"
 
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
@@ -273,6 +320,11 @@ class Store:
     def rows(self):
         raise NotImplementedError
 
+    def stored_ids(self):
+        """The id of every record, a list: an id stored twice is there
+        twice (rows() cannot show that)."""
+        raise NotImplementedError
+
     def claimed_ids(self):
         return {i for i, (ts, st) in self.rows().items()
                 if ts is None and st is None}
@@ -280,9 +332,20 @@ class Store:
     def untouched(self):
         return not self.rows()
 
+    def kill_server(self):
+        """SIGKILL the store's server: a crash, as far as clients can
+        tell (only where not_killable is None)."""
+        raise NotImplementedError(self.not_killable)
+
+    def restart_server(self):
+        """Start the server again on the same address and data after
+        kill_server(); nothing while it runs."""
+        raise NotImplementedError(self.not_killable)
+
 
 class SqliteStore(Store):
     name = "sqlite"
+    not_killable = "SQLite has no server: the database is a file"
 
     def setup(self):
         self.path = self.tmp_path / ("sender-%s.db" % self.tag)
@@ -299,18 +362,86 @@ class SqliteStore(Store):
         return sqlite3.connect("file:%s?mode=ro" % self.path, uri=True,
                                timeout=30)
 
-    def rows(self):
+    def query(self, statement):
         if not self.path.exists():
-            return {}
+            return []
         db = self.connect()
         try:
-            cur = db.execute("SELECT id, ts, delivery_status FROM results")
-            return {i: (ts, st) for i, ts, st in cur}
+            return db.execute(statement).fetchall()
         finally:
             db.close()
 
+    def rows(self):
+        return {i: (ts, st) for i, ts, st in self.query(
+            "SELECT id, ts, delivery_status FROM results")}
+
+    def stored_ids(self):
+        return [i for i, in self.query("SELECT id FROM results")]
+
     def untouched(self):
         return not self.path.exists()
+
+
+class ScriptServer:
+    """A private server of the session, run by a script of tests/lib
+    (`start|stop|kill DIR`, data and pid file in DIR): started on first
+    use in a temporary directory, stopped at exit, and killed with the
+    session, its directory removed, when the session ends otherwise
+    (reaper.py)."""
+    script_path = None  # the script in tests/lib
+    prefix = None       # of the temporary directory
+    pid_file = None     # where the script keeps the server's pid, in DIR
+
+    def __init__(self):
+        self.dir = None
+        self.failure = None
+
+    def script_env(self):
+        return None  # the environment of pytest
+
+    def run_script(self, *args, timeout=300):
+        return subprocess.run(["bash", str(self.script_path)] + list(args),
+                              env=self.script_env(), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def start_first(self):
+        """Make the directory and start the server in it: the script's
+        CompletedProcess."""
+        self.dir = Path(tempfile.mkdtemp(prefix=self.prefix))
+        reaper.watch(self.dir, remove=True)
+        atexit.register(self.destroy)
+        return self.run_script("start", str(self.dir))
+
+    def pid(self):
+        """The server's pid, as its pid file says, or None."""
+        try:
+            return int((self.dir / self.pid_file).read_text())
+        except (OSError, TypeError, ValueError):
+            return None
+
+    def command(self, name):
+        """Run `script NAME DIR`, which must succeed."""
+        p = self.run_script(name, str(self.dir))
+        assert p.returncode == 0, "%s %s: %s" % (self.script_path.name,
+                                                 name, p.stderr)
+
+    def kill(self):
+        """SIGKILL the server: a crash, as far as clients can tell."""
+        self.command("kill")
+
+    def destroy(self):
+        if self.dir is None:
+            return
+        self.run_script("stop", str(self.dir))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_with_session(tmp_path_factory):
+    """Mocks and senders still running when the session ends die with
+    it: their command lines name the session's temporary directory."""
+    reaper.watch(tmp_path_factory.getbasetemp())
 
 
 from backend_mysql import MysqlStore  # noqa: E402 (uses Store above)
@@ -326,15 +457,30 @@ def _backend_names():
     return [n for n in re.split(r"[,\s]+", text) if n]
 
 
-@pytest.fixture(params=_backend_names())
-def store(request, tmp_path):
-    if request.param not in BACKENDS:
+def store_of(name, tmp_path):
+    """Generator of a fixture: backend name's store, set up, then torn
+    down."""
+    if name not in BACKENDS:
         pytest.skip("no test class for backend %r in conftest.py (known: %s)"
-                    % (request.param, ", ".join(sorted(BACKENDS))))
-    s = BACKENDS[request.param](tmp_path)
+                    % (name, ", ".join(sorted(BACKENDS))))
+    s = BACKENDS[name](tmp_path)
     s.setup()
     yield s
     s.teardown()
+
+
+@pytest.fixture(params=_backend_names())
+def store(request, tmp_path):
+    yield from store_of(request.param, tmp_path)
+
+
+def only_store(name, tmp_path):
+    """Generator of the `store` fixture of a module about one backend
+    (test_mysql.py, test_mongo.py): its tests run once, when name is in
+    $SENDER_TEST_BACKENDS, and are skipped otherwise."""
+    if name not in _backend_names():
+        pytest.skip("%s is not in $SENDER_TEST_BACKENDS" % name)
+    yield from store_of(name, tmp_path)
 
 
 # ---------------------------------------------------------------- running
@@ -496,6 +642,26 @@ def result_of(p, out, err, seconds=0.0):
     return r
 
 
+@contextlib.contextmanager
+def killed_on_exit(p):
+    """A block that waits for process p: p is killed if it still runs when
+    the block ends (an assertion failed, a timeout expired)."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def finish(p, out, err, timeout=300):
+    """Wait for a run started by Sender.popen to end (killed after
+    timeout seconds) and return its Result."""
+    with killed_on_exit(p):
+        p.wait(timeout=timeout)
+    return result_of(p, out, err)
+
+
 def wait_for(pred, timeout, step=0.01):
     """Poll pred every step seconds until it is true: then the time
     (time.monotonic(), true) it was seen; None after timeout seconds."""
@@ -635,6 +801,14 @@ def assert_json_summary(r, consistent=True, **expect):
     for k, v in expect.items():
         assert s[k] == v, "%s: want %r got %r\n%s" % (k, v, s[k], r)
     return s
+
+
+def assert_refused(r, m, words):
+    """Exit 4, nothing POSTed, and a message naming every word."""
+    assert r.code == 4, r
+    assert m.requests() == [], "sent without a usable store"
+    for w in words:
+        assert w in r.err, "message does not name %r:\n%s" % (w, r)
 
 
 def assert_no_claims(store, r=None):

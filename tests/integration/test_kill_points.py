@@ -26,8 +26,8 @@ from collections import Counter
 
 import pytest
 
-from conftest import (assert_json_summary, assert_no_claims, result_of,
-                      wait_for, write_letters)
+from conftest import (assert_json_summary, assert_no_claims, killed_on_exit,
+                      result_of, wait_for, write_letters)
 
 N = 240
 # POSTs received by the API when the signal comes: before any, the first,
@@ -53,7 +53,7 @@ def start_and_stop_at(sender, m, path, after, sigs, gap=0.0):
     """Start a run on path, wait until the mock has received `after` POSTs,
     send the signals in sigs (gap seconds apart), wait for the end."""
     p, out, err = sender.popen([path, "-j", 8, "--json"], api_url=m.url)
-    try:
+    with killed_on_exit(p):
         if after > 0:
             assert wait_for(lambda: m.stats()["requests"] >= after, 60), \
                 "the run never reached %d POSTs" % after
@@ -73,10 +73,6 @@ def start_and_stop_at(sender, m, path, after, sigs, gap=0.0):
             if p.poll() is None:
                 p.send_signal(sig)
         p.wait(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     return p, out, err
 
 

@@ -1,10 +1,11 @@
 """SPEC 5, 6, 7 on the mongodb backend: the unique index, the document
-types, the URI kept secret, an unreachable server, parallel runs on one
-server, a server killed mid-run.
+types, the URI kept secret, an unreachable server.  What every server
+backend shares (parallel runs, the server killed, --replay) is in
+test_network_store.py.
 
-These tests run when ``mongodb`` is in $SENDER_TEST_BACKENDS (they need the
-FerretDB that backend_mongo.py starts, or $MONGODB_TEST_URI) and are
-skipped otherwise.
+These tests run (once, not once per backend) when ``mongodb`` is in
+$SENDER_TEST_BACKENDS (they need the FerretDB that backend_mongo.py
+starts, or $MONGODB_TEST_URI) and are skipped otherwise.
 """
 
 import datetime
@@ -14,53 +15,25 @@ import pytest
 from bson import ObjectId
 from bson.int64 import Int64
 
-from backend_mongo import free_port
-from conftest import (assert_json_summary, assert_no_claims, result_of,
-                      utc_now, wait_for, write_letters)
+from conftest import (assert_json_summary, assert_refused, free_port,
+                      only_store, utc_now, write_letters)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """This module's store is always MongoDB (conftest's runs per
+    backend)."""
+    yield from only_store("mongodb", tmp_path)
 
 
 @pytest.fixture
 def mg(store):
-    if store.name != "mongodb":
-        pytest.skip("mongodb only")
     return store
-
-
-@pytest.fixture
-def restartable(mg):
-    """The server, which this test may kill: up again afterwards."""
-    if not mg.server.can_restart:
-        pytest.skip("$MONGODB_TEST_URI: the server is not ours to kill")
-    yield mg.server
-    mg.server.restart()
-
-
-def assert_refused(r, m, words):
-    """Exit 4, nothing POSTed, and a message naming every word."""
-    assert r.code == 4, r
-    assert m.requests() == [], "sent without a usable store"
-    for w in words:
-        assert w in r.err, "message does not name %r:\n%s" % (w, r)
 
 
 def unique_id_indexes(mg):
     return [ix for ix in mg.coll().list_indexes()
             if dict(ix["key"]) == {"id": 1} and ix.get("unique")]
-
-
-def finish(p, out, err, timeout=600):
-    try:
-        p.wait(timeout=timeout)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    return result_of(p, out, err)
-
-
-def answered(m):
-    """Ids the mock answered 200 (SPEC 3: a trusted answer)."""
-    return {q.id for q in m.requests() if q.status == 200}
 
 
 # ---------------------------------------------------------------- the index
@@ -248,122 +221,3 @@ def test_bad_database_name_is_a_config_error(mg, sender, mock, tmp_path,
     assert r.code == 2, r
     assert "'database'" in r.err and "[mongodb]" in r.err, r
     assert m.requests() == []
-
-
-# ---------------------------------------------------------------- parallel
-
-def test_parallel_runs_on_one_server(mg, sender, mock, tmp_path):
-    """4 runs at once on overlapping files (each id is in two of them),
-    small claim batches so that they interleave: every id is POSTed
-    exactly once and has exactly one document.
-
-    design: [api] timeout is generous here.  FerretDB's SQLite handler
-    scans the table on every update, four runs share its one writer, and
-    the sender does not drive its requests while it waits for the store:
-    with a short timeout, answers that arrived meanwhile count as timed
-    out and are sent again (SPEC allows that retry; this test is about the
-    claims)."""
-    m = mock("--latency-ms", 1)
-    width, runs = mg.many, 4
-    step = width // 2
-    files = [write_letters(tmp_path / ("p%d.xml" % k),
-                           range(k * step, k * step + width))
-             for k in range(runs)]
-    all_ids = set(range(0, (runs - 1) * step + width))
-    procs = [sender.popen([f, "--json", "-j", 8], api_url=m.url,
-                          timeout=300)
-             for f in files]
-    results = [finish(*p) for p in procs]
-    for r in results:
-        assert r.code in (0, 1), r
-    posts = m.posts_per_id()
-    twice = {i: n for i, n in posts.items() if n != 1}
-    assert not twice, "POSTed more than once: %s" % list(twice.items())[:20]
-    assert set(posts) == all_ids
-    ids = [int(d["id"]) for d in mg.coll().find({}, {"id": 1})]
-    assert len(ids) == len(set(ids)) == len(all_ids)
-    rows = mg.rows()
-    assert set(rows) == all_ids
-    assert all(ts is not None and st == 1 for ts, st in rows.values())
-    assert_no_claims(mg)
-    sums = [assert_json_summary(r, letters=width) for r in results]
-    assert sum(s["delivered"] for s in sums) == len(all_ids)
-
-
-# ---------------------------------------------------------------- crashes
-
-@pytest.mark.parametrize("down", [0.3, 2.5])
-def test_server_killed_and_back_in_time(mg, sender, mock, tmp_path,
-                                        restartable, down):
-    """FerretDB is SIGKILLed mid-run and restarted on the same port within
-    reconnect_timeout: the run carries on, every answer of the API ends
-    up recorded, no id is POSTed twice, and no claim is left: a claim
-    whose insert was cut off is recognised as the run's own."""
-    n = 2 * mg.many
-    m = mock("--latency-ms", 20)
-    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
-    p, out, err = sender.popen(
-        [path, "-j", 16, "--json"], api_url=m.url, timeout=30,
-        extra="[mongodb]\nreconnect_timeout = 30\n")
-    try:
-        assert wait_for(lambda: m.stats()["requests"] >= 300, 120)
-        restartable.kill()
-        time.sleep(down)
-        restartable.restart()
-    finally:
-        r = finish(p, out, err)
-    assert r.code == 0, r
-    posts = m.posts_per_id()
-    assert max(posts.values()) == 1, "POSTed twice after the crash"
-    assert set(posts) == set(range(1, n + 1)), r
-    got = answered(m)
-    rows = mg.rows()
-    missing = {i for i in got if rows.get(i, (None,))[0] is None}
-    assert not missing, "answers lost: %s\n%s" % (sorted(missing)[:20], r)
-    assert all(rows[i][1] == 1 for i in got)
-    assert_json_summary(r, letters=n, delivered=n, requests=n)
-    assert_no_claims(mg, r)
-
-
-def test_server_not_back_in_time_then_replay(mg, sender, mock, tmp_path,
-                                             restartable):
-    """The server stays away longer than reconnect_timeout: the run stops
-    sending, exits 4 and keeps the answers it could not record in the
-    journal; --replay writes them once the server is back, and replaying
-    again changes nothing."""
-    n = 2 * mg.many
-    journal = tmp_path / "answers.journal"
-    m = mock("--latency-ms", 20)
-    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
-    text = sender.config(m.url, timeout=30).replace(
-        "backend = mongodb\n", "backend = mongodb\njournal = %s\n" % journal)
-    text += "\n[mongodb]\nreconnect_timeout = 1\n"
-    p, out, err = sender.popen([path, "-j", 16], config=text)
-    try:
-        assert wait_for(lambda: m.stats()["requests"] >= 300, 120)
-        restartable.kill()
-        r = finish(p, out, err)
-    finally:
-        restartable.restart()
-    assert r.code == 4, r
-    assert "reconnect_timeout" in r.err, r
-    posts = m.posts_per_id()
-    assert max(posts.values()) == 1
-    got = answered(m)
-    assert len(got) < n, "the run went on without a database"
-    rows = mg.rows()
-    unrecorded = {i for i in got if rows.get(i, (None,))[0] is None}
-    if unrecorded:
-        assert str(journal) in r.err and "--replay" in r.err, r
-    for _ in range(2):
-        rr = sender.run(["--replay", journal], config=text)
-        assert rr.code == 0, rr
-        rows = mg.rows()
-        assert all(rows[i][0] is not None and rows[i][1] == 1
-                   for i in got), rr
-    ids = [int(d["id"]) for d in mg.coll().find({}, {"id": 1})]
-    assert len(ids) == len(set(ids))
-    # what was not answered is sent by a later run, each id once in all
-    r2 = sender.run([path, "--json"], config=text)
-    assert r2.code in (0, 1), r2
-    assert max(m.posts_per_id().values()) == 1, r2

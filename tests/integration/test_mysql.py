@@ -1,25 +1,20 @@
 """SPEC 5, 6, 7 on the mysql backend: the exact table, connection errors,
-UTC timestamps, parallel runs on one server, a server killed mid-run.
+UTC timestamps, TCP, a connection cut at a chosen statement.  What every
+server backend shares (parallel runs, the server killed, --replay) is in
+test_network_store.py.
 
 These tests run (once, not once per backend) when ``mysql`` is in
 $SENDER_TEST_BACKENDS, on the MariaDB that backend_mysql.py starts.
 """
 
 import datetime
-import os
 import re
 import time
 
 import pytest
 
-from backend_mysql import MysqlStore
-from conftest import (assert_json_summary, assert_no_claims, assert_ts_between,
-                      result_of, utc_now, wait_for, write_letters)
-
-pytestmark = pytest.mark.skipif(
-    "mysql" not in [n.strip() for n in
-                    os.environ.get("SENDER_TEST_BACKENDS", "sqlite").split(",")],
-    reason="mysql is not in $SENDER_TEST_BACKENDS")
+from conftest import (assert_json_summary, assert_refused, assert_ts_between,
+                      free_port, only_store, utc_now, write_letters)
 
 SPEC_DDL = """CREATE TABLE `%s` (
   `id`              INT(11) UNSIGNED    NOT NULL,
@@ -32,10 +27,7 @@ SPEC_DDL = """CREATE TABLE `%s` (
 @pytest.fixture
 def store(tmp_path):
     """This module's store is always MySQL (conftest's runs per backend)."""
-    s = MysqlStore(tmp_path)
-    s.setup()
-    yield s
-    s.teardown()
+    yield from only_store("mysql", tmp_path)
 
 
 @pytest.fixture
@@ -46,14 +38,6 @@ def my(store):
 def show_create(my, table):
     (name, ddl), = my.query("SHOW CREATE TABLE `%s`" % table)
     return ddl.replace("`%s`" % table, "`T`")
-
-
-def assert_refused(r, m, words):
-    """Exit 4, nothing POSTed, and a message naming every word."""
-    assert r.code == 4, r
-    assert m.requests() == [], "sent without a usable store"
-    for w in words:
-        assert w in r.err, "message does not name %r:\n%s" % (w, r)
 
 
 # ---------------------------------------------------------------- the table
@@ -253,147 +237,6 @@ def test_ts_is_stored_in_utc(my, sender, mock, tmp_path):
         datetime.timedelta(hours=3)
 
 
-# ---------------------------------------------------------------- parallel
-
-def finish(p, out, err, timeout=300):
-    try:
-        p.wait(timeout=timeout)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    return result_of(p, out, err)
-
-
-@pytest.mark.parametrize("runs", [4, 8])
-def test_parallel_runs_on_one_server(my, sender, mock, tmp_path, runs):
-    """N runs at once on overlapping files (each id is in two or three of
-    them), small claim batches so that they interleave: every id is POSTed
-    exactly once and has exactly one row."""
-    m = mock("--latency-ms", 1)
-    width, step = 1500, 600
-    files = [write_letters(tmp_path / ("p%d.xml" % k),
-                           range(k * step, k * step + width))
-             for k in range(runs)]
-    all_ids = set(range(0, (runs - 1) * step + width))
-    procs = [sender.popen([f, "--json", "-j", 8], api_url=m.url)
-             for f in files]
-    results = [finish(*p) for p in procs]
-    for r in results:
-        assert r.code in (0, 1), r
-    posts = m.posts_per_id()
-    twice = {i: n for i, n in posts.items() if n != 1}
-    assert not twice, "POSTed more than once: %s" % list(twice.items())[:20]
-    assert set(posts) == all_ids
-    (count, distinct), = my.query("SELECT COUNT(*), COUNT(DISTINCT id) "
-                                  "FROM `%s`" % my.table)
-    assert count == distinct == len(all_ids)
-    rows = my.rows()
-    assert set(rows) == all_ids
-    assert all(ts is not None and st == 1 for ts, st in rows.values())
-    assert_no_claims(my)
-    sums = [assert_json_summary(r, letters=width) for r in results]
-    assert sum(s["delivered"] for s in sums) == len(all_ids)
-
-
-# ---------------------------------------------------------------- crashes
-
-
-@pytest.fixture
-def revive(my):
-    """Whatever the test does to the server, it is up again afterwards."""
-    yield my.server
-    my.server.start()
-
-
-def answered(m):
-    """Ids the mock answered 200 (SPEC 3: a trusted answer)."""
-    return {q.id for q in m.requests() if q.status == 200}
-
-
-@pytest.mark.parametrize("down", [0.3, 2.5])
-def test_server_killed_and_back_in_time(my, sender, mock, tmp_path, revive,
-                                        down):
-    """The server is SIGKILLed mid-run and restarted within
-    reconnect_timeout: the run reconnects, every answer of the API ends up
-    in the table, and no id is POSTed twice."""
-    n = 3000
-    m = mock("--latency-ms", 20)
-    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
-    p, out, err = sender.popen([path, "-j", 16, "--json"], api_url=m.url,
-                               extra="[mysql]\nreconnect_timeout = 30\n")
-    try:
-        assert wait_for(lambda: m.stats()["requests"] >= 400, 60)
-        revive.kill()
-        time.sleep(down)
-        revive.start()
-    finally:
-        r = finish(p, out, err)
-    assert r.code in (0, 1), r
-    posts = m.posts_per_id()
-    assert max(posts.values()) == 1, "POSTed twice after the crash"
-    rows = my.rows()
-    got = answered(m)
-    missing = {i for i in got if rows.get(i, (None,))[0] is None}
-    assert not missing, "answers lost: %s\n%s" % (sorted(missing)[:20], r)
-    assert all(rows[i][1] == 1 for i in got)
-    s = assert_json_summary(r, delivered=len(got), requests=len(posts))
-    # A claim whose COMMIT was cut off may have been ours: it is skipped
-    # (held), never sent, and nothing else may be left claimed.
-    held = my.claimed_ids()
-    assert not (held & set(posts)), r
-    assert s["skipped"] == len(held), r
-    assert r.code == (1 if held else 0), r
-    assert set(rows) == got | held
-
-
-def test_server_not_back_in_time_then_replay(my, sender, mock, tmp_path,
-                                             revive):
-    """The server stays away longer than reconnect_timeout: the run stops
-    sending, exits 4 and keeps the answers it could not record in the
-    journal; --replay writes them once the server is back, and replaying
-    again changes nothing."""
-    n = 3000
-    journal = tmp_path / "answers.journal"
-    m = mock("--latency-ms", 20)
-    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
-    text = sender.config(m.url).replace(
-        "backend = mysql\n", "backend = mysql\njournal = %s\n" % journal)
-    text += "\n[mysql]\nreconnect_timeout = 2\n"
-    p, out, err = sender.popen([path, "-j", 16], config=text)
-    try:
-        assert wait_for(lambda: m.stats()["requests"] >= 400, 60)
-        revive.kill()
-        t_kill = time.monotonic()
-        r = finish(p, out, err)
-        waited = time.monotonic() - t_kill
-    finally:
-        revive.start()
-    assert r.code == 4, r
-    # design: the wait is bounded once per run, not once per store call
-    # (claim, then the final results, then the releases)
-    assert waited < 2 * 2, "waited %.1f s for a dead server\n%s" % (waited, r)
-    assert "reconnect_timeout" in r.err, r
-    posts = m.posts_per_id()
-    assert max(posts.values()) == 1
-    got = answered(m)
-    assert len(got) < n, "the run went on without a database"
-    rows = my.rows()
-    unrecorded = {i for i in got if rows.get(i, (None,))[0] is None}
-    if unrecorded:
-        assert str(journal) in r.err and "--replay" in r.err, r
-    for _ in range(2):
-        rr = sender.run(["--replay", journal], config=text)
-        assert rr.code == 0, rr
-        rows = my.rows()
-        assert all(rows[i][0] is not None and rows[i][1] == 1
-                   for i in got), rr
-    # what was not answered is sent by a later run, each id once in all
-    r2 = sender.run([path, "--json"], config=text)
-    assert r2.code in (0, 1), r2
-    assert max(m.posts_per_id().values()) == 1, r2
-
-
 # ---------------------------------------------------------------- TCP
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
@@ -412,7 +255,6 @@ def test_tcp_when_host_is_set(my, sender, mock, tmp_path, host):
 
 
 def test_tcp_nothing_listening(my, sender, mock, tmp_path):
-    from backend_mysql import free_port
     m = mock()
     port = free_port()
     section = my.config_section(host="127.0.0.1", port=port)

@@ -6,17 +6,8 @@ import time
 import pytest
 
 from conftest import (SUMMARY_RE, assert_json_summary, assert_no_claims,
-                      result_of, wait_for, write_letters)
-
-
-def finish(p, out, err, timeout=180):
-    try:
-        p.wait(timeout=timeout)
-    except Exception:
-        p.kill()
-        p.wait()
-        raise
-    return result_of(p, out, err)
+                      finish, killed_on_exit, result_of, wait_for,
+                      write_letters)
 
 
 def test_parallel_runs_send_each_id_once(store, sender, mock, tmp_path):
@@ -114,16 +105,12 @@ def test_window_grows_back(store, sender, mock, tmp_path):
     p, out, err = sender.popen([path, "-j", 16], api_url=m.url,
                                max_attempts=40)
     peak_after_burst = 0
-    try:
+    with killed_on_exit(p):
         while p.poll() is None:
             st = m.stats()
             if st["requests"] >= 32 + 100:
                 peak_after_burst = max(peak_after_burst, st["in_flight"])
             time.sleep(0.02)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     r = result_of(p, out, err)
     assert r.code == 0, r
     assert peak_after_burst >= 4, \
@@ -137,16 +124,12 @@ def test_signal_stops_cleanly(store, sender, mock, tmp_path, sig, code):
     n = 200
     path = write_letters(tmp_path / "a.xml", range(1, n + 1))
     p, out, err = sender.popen([path, "-j", 4, "--json"], api_url=m.url)
-    try:
+    with killed_on_exit(p):
         assert wait_for(lambda: m.stats()["in_flight"] >= 2, 30), \
             "no request in flight"
         time.sleep(0.1)
         p.send_signal(sig)
         p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     r = result_of(p, out, err)
     assert r.code == code, r
     assert wait_for(lambda: m.stats()["in_flight"] == 0, 10)
@@ -173,14 +156,10 @@ def test_signal_summary_on_stderr(store, sender, mock, tmp_path):
     m = mock("--latency-ms", 300)
     path = write_letters(tmp_path / "a.xml", range(1, 101))
     p, out, err = sender.popen([path, "-j", 2], api_url=m.url)
-    try:
+    with killed_on_exit(p):
         assert wait_for(lambda: m.stats()["in_flight"] >= 1, 30)
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     r = result_of(p, out, err)
     assert r.code == 143, r
     assert SUMMARY_RE.search(r.err), r

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from conftest import (assert_json_summary, assert_no_claims, closed_port_url,
-                      result_of, run_measured, wait_for, write_letters)
+                      killed_on_exit, result_of, run_measured, wait_for,
+                      write_letters)
 
 
 def test_503_retried_until_delivered(store, sender, mock, tmp_path):
@@ -51,16 +52,12 @@ def test_retry_after_is_honoured(store, sender, mock, tmp_path):
     t_start = time.monotonic()
     p, out, err = sender.popen([path], api_url=m.url, max_attempts=4,
                                max_delay_ms=2000)
-    try:
+    with killed_on_exit(p):
         t1 = wait_for(lambda: m.stats()["requests"] >= 1, 30)
         assert t1 is not None, "no request in 30 s"
         t2 = wait_for(lambda: m.stats()["requests"] >= 2, 30)
         assert t2 is not None, "no retry in 30 s"
         p.wait(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     r = result_of(p, out, err, time.monotonic() - t_start)
     assert r.code == 0, r
     # Polling (10 ms steps, plus the GET itself on a busy machine) can make
