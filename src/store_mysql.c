@@ -904,7 +904,6 @@ static const struct store_net_ops mysql_net_ops = {
 	.product = "MySQL",
 	.section = "mysql",
 	.conflict_retries = CONFLICT_RETRIES,
-	.wait_once = 1,
 	.connected = net_connected,
 	.connect = connect_db,
 	.disconnect = disconnect,

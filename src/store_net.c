@@ -50,9 +50,8 @@ int store_net_retry(struct store_net *n,
 			break;
 		ops->disconnect(n);
 		if (deadline < 0)
-			deadline = clock_s() + (ops->wait_once && n->gave_up
-							? 0
-							: n->reconnect_timeout);
+			deadline = clock_s() +
+				   (n->gave_up ? 0 : n->reconnect_timeout);
 		left = deadline - clock_s();
 		if (left <= 0) {
 			n->gave_up = 1;

@@ -76,12 +76,6 @@ struct store_net_ops {
 	const char *section; /* "mysql": [section] reconnect_timeout */
 	/* Conflicts retried at once per call, without a pause (0: none). */
 	unsigned conflict_retries;
-	/*
-	 * 1: once a call has waited reconnect_timeout in vain, the next
-	 * calls try once and do not wait again (the run is stopping and
-	 * journals), until one succeeds.  0: every call waits afresh.
-	 */
-	int wait_once;
 
 	/* Whether a session is open; open a new one (0, or -1 noted). */
 	int (*connected)(struct store_net *n);

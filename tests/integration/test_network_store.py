@@ -20,13 +20,6 @@ from conftest import (answered, assert_json_summary, assert_no_claims,
 
 # Known to wait reconnect_timeout once per store call instead of once per
 # run (the bound test_server_not_back_in_time_then_replay checks last).
-WAITS_PER_CALL = {
-    "mongodb": "store_mongo.c: retrying() has no `gave_up` (store_mysql.c "
-               "has): a dead server is waited for at each store call; "
-               "issue 11 makes that loop one shared copy",
-}
-
-
 @pytest.fixture
 def server(store):
     """The store, whose server this test may kill: up again afterwards."""
@@ -180,6 +173,4 @@ def test_server_not_back_in_time_then_replay(store, sender, mock, tmp_path,
     # design: the wait is bounded once per run, not once per store call
     # (claim, then the final results, then the releases); checked last,
     # so that a backend known to miss it is still held to all the rest
-    if waited >= 2 * 2 and store.name in WAITS_PER_CALL:
-        pytest.xfail(WAITS_PER_CALL[store.name])
     assert waited < 2 * 2, "waited %.1f s for a dead server\n%s" % (waited, r)

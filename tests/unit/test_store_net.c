@@ -181,7 +181,6 @@ static const struct store_net_ops fake_net_ops = {
 	.product = "Fake",
 	.section = "fake",
 	.conflict_retries = 3,
-	.wait_once = 1,
 	.connected = fake_connected,
 	.connect = fake_connect,
 	.disconnect = fake_disconnect,
@@ -248,7 +247,7 @@ static void test_retry_gives_up(void)
 			  "to claim ids, and it did not come back within 0.3 s "
 			  "([fake] reconnect_timeout): connection refused");
 	CHECK_INT_EQ(f.net.gave_up, 1);
-	/* wait_once: the next call tries once and does not wait again */
+	/* once given up, the next call tries once and does not wait again */
 	t0 = clock_s();
 	f.connects = 0;
 	CHECK_INT_EQ(retry(&f), -1);
