@@ -9,16 +9,19 @@
 #include <stdint.h>
 
 /*
- * The JSON object {"to": to, "subject": subject}, keys in that order, built
- * by jansson.  Returns a string the caller frees with free(), or NULL when
- * memory runs out or the text is not valid UTF-8.
+ * The JSON object {"to": to, "subject": subject}, keys in that order, byte
+ * for byte as jansson's json_dumps() writes it (see message.c).  Returns a
+ * string the caller frees with free(), or NULL when memory runs out or the
+ * text is not valid UTF-8.
  */
 char *message_json(const char *to, size_t to_len, const char *subject,
 		   size_t subject_len);
 
 /*
- * The whole form body for a letter.  Returns a string the caller frees with
- * free() and its length in *len, or NULL with the reason in err.
+ * The whole form body for a letter, the JSON URL-encoded byte for byte as
+ * curl_easy_escape() does it, in one allocation.  Returns a string the
+ * caller frees with free() and its length in *len, or NULL with the reason
+ * in err.
  */
 char *message_form(uint32_t id, const char *to, size_t to_len,
 		   const char *subject, size_t subject_len, size_t *len,

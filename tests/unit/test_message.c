@@ -5,6 +5,9 @@
 #include "harness.h"
 #include "message.h"
 
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,16 +203,248 @@ static void test_form_long(void)
 	free(subject);
 }
 
+/*
+ * The reference: how the body was built before message.c wrote it itself,
+ * with jansson's json_dumps() of the object and curl_easy_escape() of its
+ * text.  message_json() and message_form() must give the same bytes, or
+ * refuse exactly what jansson refuses.
+ */
+static char *ref_json(const char *to, size_t to_len, const char *subject,
+		      size_t subject_len)
+{
+	json_t *obj = json_object();
+	json_t *jto = json_stringn(to, to_len);
+	json_t *jsubject = json_stringn(subject, subject_len);
+	char *text = NULL;
+
+	if (obj && jto && jsubject && json_object_set(obj, "to", jto) == 0 &&
+	    json_object_set(obj, "subject", jsubject) == 0)
+		text = json_dumps(obj, JSON_PRESERVE_ORDER);
+	json_decref(jto);
+	json_decref(jsubject);
+	json_decref(obj);
+	return text;
+}
+
+static char *ref_form(uint32_t id, const char *to, size_t to_len,
+		      const char *subject, size_t subject_len)
+{
+	char *json = ref_json(to, to_len, subject, subject_len), *escaped;
+	char *form = NULL;
+	size_t need;
+
+	if (json == NULL)
+		return NULL;
+	escaped = curl_easy_escape(NULL, json, (int)strlen(json));
+	if (escaped) {
+		need = strlen(escaped) + sizeof("id=4294967295&message=");
+		form = malloc(need);
+		if (form)
+			snprintf(form, need, "id=%" PRIu32 "&message=%s", id,
+				 escaped);
+	}
+	curl_free(escaped);
+	free(json);
+	return form;
+}
+
+/* Both functions against the reference for one pair; 1 when they agree. */
+static int same_as_reference(uint32_t id, const char *to, size_t to_len,
+			     const char *subject, size_t subject_len)
+{
+	char err[256] = "";
+	size_t len = 0;
+	char *want_json = ref_json(to, to_len, subject, subject_len);
+	char *want_form = ref_form(id, to, to_len, subject, subject_len);
+	char *json = message_json(to, to_len, subject, subject_len);
+	char *form = message_form(id, to, to_len, subject, subject_len, &len,
+				  err, sizeof(err));
+	int ok = (want_json == NULL) == (json == NULL) &&
+		 (want_form == NULL) == (form == NULL) &&
+		 (json == NULL || strcmp(json, want_json) == 0) &&
+		 (form == NULL ||
+		  (strcmp(form, want_form) == 0 && len == strlen(form)));
+
+	free(want_json);
+	free(want_form);
+	free(json);
+	free(form);
+	return ok;
+}
+
+static void hexdump(const char *what, const char *s, size_t n)
+{
+	size_t i;
+
+	printf("    %s:", what);
+	for (i = 0; i < n; i++)
+		printf(" %02x", (unsigned char)s[i]);
+	printf("\n");
+}
+
+/* Every byte value, and every pair of byte values, alone and in context. */
+static void test_reference_bytes(void)
+{
+	unsigned a, b;
+	size_t bad = 0;
+	char s[4];
+
+	for (a = 0; a < 256; a++) {
+		s[0] = (char)a;
+		if (!same_as_reference(a, (char *)s, 1, "x", 1) ||
+		    !same_as_reference(a, "t", 1, (char *)s, 1)) {
+			if (bad++ < 5)
+				hexdump("differs", s, 1);
+		}
+		for (b = 0; b < 256; b++) {
+			s[0] = 'z';
+			s[1] = (char)a;
+			s[2] = (char)b;
+			if (!same_as_reference(b, "t", 1, s, 3) && bad++ < 5)
+				hexdump("differs", s, 3);
+		}
+	}
+	CHECK_INT_EQ(bad, 0);
+}
+
+/*
+ * Every lead byte from 0xc0 with every second byte, and third and fourth
+ * bytes at the edges of the continuation range: the limits of overlong
+ * forms, surrogates and U+10FFFF all fall in there.
+ */
+static void test_reference_sequences(void)
+{
+	static const unsigned char third[] = { 0x7f, 0x80, 0x8f, 0x90,
+					       0x9f, 0xa0, 0xbf, 0xc0 };
+	static const unsigned char fourth[] = { 0x80, 0xbf, 0x41 };
+	unsigned lead, b1;
+	size_t i, k, bad = 0;
+	char s[5];
+
+	for (lead = 0xc0; lead < 0x100; lead++)
+		for (b1 = 0; b1 < 256; b1++)
+			for (i = 0; i < sizeof(third); i++)
+				for (k = 0; k < sizeof(fourth); k++) {
+					s[0] = (char)lead;
+					s[1] = (char)b1;
+					s[2] = (char)third[i];
+					s[3] = (char)fourth[k];
+					s[4] = 'x';
+					if (!same_as_reference(1, "t", 1, s,
+							       5) &&
+					    bad++ < 5)
+						hexdump("differs", s, 5);
+				}
+	CHECK_INT_EQ(bad, 0);
+}
+
+/* Random strings, biased towards what needs escaping or validating. */
+static void test_reference_random(void)
+{
+	static const char *const pieces[] = {
+		"a",
+		"Z",
+		"9",
+		"-",
+		".",
+		"_",
+		"~",
+		" ",
+		"%",
+		"+",
+		"&",
+		"=",
+		"\"",
+		"\\",
+		"/",
+		"\n",
+		"\r",
+		"\t",
+		"\b",
+		"\f",
+		"\x01",
+		"\x1f",
+		"\x7f",
+		"\0",
+		"@",
+		"<",
+		">",
+		"'",
+		"\xc3\xa9",
+		"\xd0\x96",
+		"\xe2\x82\xac",
+		"\xf0\x9f\x98\x80",
+		"\xef\xbf\xbf",
+		"\xf4\x8f\xbf\xbf",
+		"\xed\x9f\xbf",
+		"\xee\x80\x80",
+		/* invalid: lone, cut, overlong, surrogate, past U+10FFFF */
+		"\x80",
+		"\xbf",
+		"\xc0\x80",
+		"\xc1\xbf",
+		"\xe0\x80\x80",
+		"\xed\xa0\x80",
+		"\xf4\x90\x80\x80",
+		"\xf5",
+		"\xff",
+		"\xc3",
+		"\xe2\x82",
+		"\xf0\x9f\x98",
+	};
+	const size_t np = sizeof(pieces) / sizeof(pieces[0]);
+	unsigned long state = 0x5eed1234u;
+	char to[256], subject[256];
+	size_t round, bad = 0, refused = 0;
+
+	for (round = 0; round < 20000; round++) {
+		size_t tn = 0, sn = 0, k, count;
+
+		state = state * 6364136223846793005u + 1442695040888963407u;
+		count = (state >> 33) % 12;
+		for (k = 0; k < count; k++) {
+			size_t i, plen;
+
+			state = state * 6364136223846793005u +
+				1442695040888963407u;
+			i = (state >> 33) % np;
+			/* a piece is its literal, the NUL piece one byte */
+			plen = pieces[i][0] ? strlen(pieces[i]) : 1;
+			if (k % 3 == 0) {
+				memcpy(to + tn, pieces[i], plen);
+				tn += plen;
+			} else {
+				memcpy(subject + sn, pieces[i], plen);
+				sn += plen;
+			}
+		}
+		/* now and then purely random bytes */
+		if (round % 7 == 0)
+			for (k = 0; k < 8; k++) {
+				state = state * 6364136223846793005u +
+					1442695040888963407u;
+				subject[sn++] = (char)(state >> 40);
+			}
+		refused += ref_json(to, tn, subject, sn) == NULL;
+		if (!same_as_reference((uint32_t)(state >> 32), to, tn, subject,
+				       sn) &&
+		    bad++ < 5) {
+			hexdump("to", to, tn);
+			hexdump("subject", subject, sn);
+		}
+	}
+	CHECK_INT_EQ(bad, 0);
+	/* the strings did test both ways */
+	CHECK(refused > 1000 && refused < 19000);
+}
+
 static const struct h_test tests[] = {
-	TEST(test_json_ascii),
-	TEST(test_json_escapes),
-	TEST(test_json_lengths),
-	TEST(test_json_utf8),
-	TEST(test_json_invalid_utf8),
-	TEST(test_form),
-	TEST(test_form_ids),
-	TEST(test_form_long),
-	{ NULL, NULL },
+	TEST(test_json_ascii),	      TEST(test_json_escapes),
+	TEST(test_json_lengths),      TEST(test_json_utf8),
+	TEST(test_json_invalid_utf8), TEST(test_form),
+	TEST(test_form_ids),	      TEST(test_form_long),
+	TEST(test_reference_bytes),   TEST(test_reference_sequences),
+	TEST(test_reference_random),  { NULL, NULL },
 };
 
 int main(int argc, char **argv)
