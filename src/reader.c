@@ -33,7 +33,8 @@ struct reader {
 	/* The letter being assembled. */
 	enum field collecting;
 	long line;
-	char *id_text; /* owned, from xmlGetNoNsProp() */
+	char *id_text; /* owned if id_owned (xmlGetNoNsProp()), else in the tree */
+	int id_owned;
 	int seen_to, seen_subject, twice, id_bad;
 	struct buf to, subject;
 
@@ -232,7 +233,8 @@ void reader_free(struct reader *r)
 		xmlFreeDoc(r->doc);
 	if (r->fd >= 0)
 		close(r->fd);
-	xmlFree(r->id_text);
+	if (r->id_owned)
+		xmlFree(r->id_text);
 	buf_release(&r->to);
 	buf_release(&r->subject);
 	buf_release(&r->io_error);
@@ -314,7 +316,8 @@ static long start_line(xmlNodePtr e)
 	return line < 65535 ? 65535 : line;
 }
 
-static void reset_letter(struct reader *r, xmlNodePtr email, char *id_text)
+static void reset_letter(struct reader *r, xmlNodePtr email, char *id_text,
+			 int id_owned)
 {
 	r->collecting = FIELD_NONE;
 	r->seen_to = r->seen_subject = r->twice = r->id_bad = 0;
@@ -323,8 +326,10 @@ static void reset_letter(struct reader *r, xmlNodePtr email, char *id_text)
 	r->line = email ? start_line(email) : -1;
 	if (r->line <= 0)
 		r->line = xmlTextReaderGetParserLineNumber(r->xml);
-	xmlFree(r->id_text);
+	if (r->id_owned)
+		xmlFree(r->id_text);
 	r->id_text = id_text;
+	r->id_owned = id_owned;
 }
 
 static void start_field(struct reader *r, const char *name, int empty)
@@ -543,28 +548,75 @@ static void append_trimmed(struct buf *b, const char *s)
 	buf_append(b, s, n);
 }
 
+/*
+ * The text of a node whose only child is one text node, as it is in the
+ * tree (no copy), else NULL.  That is the usual letter: the parser joins
+ * the text, the predefined and character references and (with
+ * XML_PARSE_NOCDATA) CDATA sections around them into one node.  What it
+ * does not join goes through libxml2's copying calls, which concatenate.
+ */
+static const char *only_text(xmlNodePtr n)
+{
+	xmlNodePtr t = n->children;
+
+	if (t == NULL || t->next != NULL || t->type != XML_TEXT_NODE ||
+	    t->content == NULL)
+		return NULL;
+	return (const char *)t->content;
+}
+
+/*
+ * Attribute id, not x:id of some namespace (nor the first of the two):
+ * what xmlGetNoNsProp() finds, without its copy when the value is a plain
+ * text in the tree.  Sets *owned when the caller must xmlFree() it.
+ */
+static char *email_id(xmlNodePtr email, int *owned)
+{
+	xmlAttrPtr a;
+	const char *text;
+
+	*owned = 0;
+	for (a = email->properties; a; a = a->next) {
+		if (a->ns != NULL || strcmp((const char *)a->name, "id") != 0)
+			continue;
+		text = only_text((xmlNodePtr)a);
+		if (text)
+			return (char *)text;
+		break;
+	}
+	/* a value made of several nodes, or a default from the DTD */
+	*owned = 1;
+	return (char *)xmlGetNoNsProp(email, BAD_CAST "id");
+}
+
 static void collect_from_tree(struct reader *r, xmlNodePtr email)
 {
 	xmlNodePtr c;
+	int owned;
+	char *id = email_id(email, &owned);
 
-	/* the attribute id, not x:id of some namespace (nor the first of
-	 * the two) */
-	reset_letter(r, email, (char *)xmlGetNoNsProp(email, BAD_CAST "id"));
+	reset_letter(r, email, id, owned);
 	for (c = email->children; c; c = c->next) {
-		xmlChar *text;
+		struct buf *field;
+		const char *text;
+		xmlChar *copy;
 
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
 		start_field(r, (const char *)c->name, c->children == NULL);
 		if (r->collecting == FIELD_NONE)
 			continue;
-		text = xmlNodeGetContent(c);
-		if (text)
-			append_trimmed(r->collecting == FIELD_TO ? &r->to
-								 : &r->subject,
-				       (const char *)text);
-		xmlFree(text);
+		field = r->collecting == FIELD_TO ? &r->to : &r->subject;
 		r->collecting = FIELD_NONE;
+		text = only_text(c);
+		if (text) {
+			append_trimmed(field, text);
+			continue;
+		}
+		copy = xmlNodeGetContent(c);
+		if (copy)
+			append_trimmed(field, (const char *)copy);
+		xmlFree(copy);
 	}
 }
 

@@ -243,6 +243,43 @@ static void test_fields(void)
 	reader_free(r);
 }
 
+/*
+ * Text the parser does not hand over as one text node (an element inside
+ * a field, an id that is the DTD's default) is read all the same, as
+ * libxml2's copying calls put it together; plain text is read in place.
+ */
+static void test_text_from_several_nodes(void)
+{
+	static const char doc[] =
+		"<?xml version=\"1.0\"?>\n"
+		"<!DOCTYPE e [\n"
+		"<!ENTITY n \"12\">\n"
+		"<!ENTITY who \"bob\">\n"
+		"<!ATTLIST email id CDATA \"77\">\n"
+		"]>\n"
+		"<e>\n"
+		"<email id=\"1&n;\"><to>a@example.com</to>"
+		"<subject> x<b>bold</b>y &who; </subject></email>\n"
+		"<email><to>d@example.com</to><subject>default</subject></email>\n"
+		"<email x:id=\"9\" id=\"3\" xmlns:x=\"urn:x\">"
+		"<to>  <i>c</i>@example.com </to>"
+		"<subject><![CDATA[a]]>b&#65;&amp;</subject></email>\n"
+		"<email id=\"4\"><to>e@example.com</to><subject/></email>\n"
+		"</e>\n";
+	struct reader *r;
+
+	h_write(h_tmp("nodes.xml"), doc, sizeof(doc) - 1);
+	r = open_path(h_tmp("nodes.xml"));
+	if (r == NULL)
+		return;
+	NEXT_LETTER(r, 112, "a@example.com", "xboldy bob");
+	NEXT_LETTER(r, 77, "d@example.com", "default");
+	NEXT_LETTER(r, 3, "c@example.com", "abA&");
+	NEXT_LETTER(r, 4, "e@example.com", "");
+	NEXT_STATUS(r, READER_END);
+	reader_free(r);
+}
+
 static void test_stdin(void)
 {
 	int fd = open(h_data("cyrillic.xml"), O_RDONLY);
@@ -758,6 +795,7 @@ static const struct h_test tests[] = {
 	TEST(test_declared_encoding),
 	TEST(test_ids_in_file),
 	TEST(test_fields),
+	TEST(test_text_from_several_nodes),
 	TEST(test_stdin),
 	TEST(test_malformed_in_the_middle),
 	TEST(test_truncated),
