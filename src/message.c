@@ -36,7 +36,7 @@ struct sink {
 	int url; /* percent-encode what is written */
 };
 
-static int unreserved(unsigned char c)
+static inline int unreserved(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
@@ -44,7 +44,7 @@ static int unreserved(unsigned char c)
 }
 
 /* One byte of the JSON text, percent-encoded when s->url. */
-static void put(struct sink *s, unsigned char c)
+static inline void put(struct sink *s, unsigned char c)
 {
 	if (!s->url || unreserved(c)) {
 		if (s->out)
@@ -64,6 +64,42 @@ static void put_str(struct sink *s, const char *text)
 {
 	for (; *text; text++)
 		put(s, (unsigned char)*text);
+}
+
+/*
+ * n bytes that JSON takes as they are: the bulk of every letter, so in
+ * one tight loop rather than byte by byte through put().
+ */
+static void put_plain(struct sink *s, const unsigned char *p, size_t n)
+{
+	size_t i;
+	char *o;
+
+	if (!s->url) {
+		if (s->out)
+			memcpy(s->out + s->len, p, n);
+		s->len += n;
+		return;
+	}
+	if (s->out == NULL) {
+		for (i = 0; i < n; i++)
+			s->len += unreserved(p[i]) ? 1 : 3;
+		return;
+	}
+	o = s->out + s->len;
+	for (i = 0; i < n; i++) {
+		unsigned char c = p[i];
+
+		if (unreserved(c)) {
+			*o++ = (char)c;
+		} else {
+			o[0] = '%';
+			o[1] = hex[c >> 4];
+			o[2] = hex[c & 15];
+			o += 3;
+		}
+	}
+	s->len = (size_t)(o - s->out);
 }
 
 /*
@@ -97,46 +133,51 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return need + 1;
 }
 
+/* One byte that JSON escapes: '"', '\\' or below 0x20. */
+static void put_escape(struct sink *s, unsigned char c)
+{
+	put(s, '\\');
+	switch (c) {
+	case '"': put(s, '"'); break;
+	case '\\': put(s, '\\'); break;
+	case '\b': put(s, 'b'); break;
+	case '\f': put(s, 'f'); break;
+	case '\n': put(s, 'n'); break;
+	case '\r': put(s, 'r'); break;
+	case '\t': put(s, 't'); break;
+	default:
+		put_str(s, "u00");
+		put(s, (unsigned char)hex[c >> 4]);
+		put(s, (unsigned char)hex[c & 15]);
+		break;
+	}
+}
+
 /* A JSON string, quotes included.  Returns -1 on invalid UTF-8. */
 static int put_json_string(struct sink *s, const char *text, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)text;
-	size_t i = 0, k, seq;
+	size_t i = 0, run = 0, seq;
 
 	put(s, '"');
 	while (i < n) {
 		unsigned char c = p[i];
 
 		if (c >= 0x80) {
-			seq = utf8_seq(p + i, n - i);
+			/* checked when the length was measured */
+			seq = s->out ? 1 : utf8_seq(p + i, n - i);
 			if (seq == 0)
 				return -1;
-			for (k = 0; k < seq; k++)
-				put(s, p[i + k]);
 			i += seq;
-			continue;
-		}
-		i++;
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			put(s, c);
-			continue;
-		}
-		put(s, '\\');
-		switch (c) {
-		case '"': put(s, '"'); break;
-		case '\\': put(s, '\\'); break;
-		case '\b': put(s, 'b'); break;
-		case '\f': put(s, 'f'); break;
-		case '\n': put(s, 'n'); break;
-		case '\r': put(s, 'r'); break;
-		case '\t': put(s, 't'); break;
-		default:
-			put_str(s, "u00");
-			put(s, (unsigned char)hex[c >> 4]);
-			put(s, (unsigned char)hex[c & 15]);
-			break;
+		} else if (c >= 0x20 && c != '"' && c != '\\') {
+			i++;
+		} else {
+			put_plain(s, p + run, i - run);
+			put_escape(s, c);
+			run = ++i;
 		}
 	}
+	put_plain(s, p + run, n - run);
 	put(s, '"');
 	return 0;
 }
@@ -174,9 +215,16 @@ char *message_form(uint32_t id, const char *to, size_t to_len,
 		   const char *subject, size_t subject_len, size_t *len,
 		   char *err, size_t errlen)
 {
-	char head[sizeof("id=4294967295&message=")];
-	int n = snprintf(head, sizeof(head), "id=%" PRIu32 "&message=", id);
-	struct sink s = { NULL, (size_t)n, 1 };
+	char digits[10];
+	size_t nd = 0, k;
+	uint32_t v = id;
+	struct sink s = { NULL, 0, 1 };
+
+	do {
+		digits[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	s.len = strlen("id=") + nd + strlen("&message=");
 
 	if (put_object(&s, to, to_len, subject, subject_len) < 0) {
 		snprintf(err, errlen,
@@ -190,8 +238,13 @@ char *message_form(uint32_t id, const char *to, size_t to_len,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	memcpy(s.out, head, (size_t)n);
-	s.len = (size_t)n;
+	/* the head as it is: '=' and '&' are the form's own */
+	memcpy(s.out, "id=", strlen("id="));
+	s.len = strlen("id=");
+	for (k = nd; k > 0; k--)
+		s.out[s.len++] = digits[k - 1];
+	memcpy(s.out + s.len, "&message=", strlen("&message="));
+	s.len += strlen("&message=");
 	(void)put_object(&s, to, to_len, subject, subject_len);
 	s.out[s.len] = '\0';
 	*len = s.len;
