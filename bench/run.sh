@@ -20,7 +20,8 @@
 #      as a share of the capacity the bare loop measures with 8 in flight;
 #   4. peak RSS for 100,000 and 1,000,000 letters, --dry-run and a real
 #      send to nginx with SQLite;
-#   5. CPU time per letter of the -j 32 SQLite runs.
+#   5. CPU time per letter (user + system, /usr/bin/time) of the -j 32
+#      runs next to the bare loop's per request, and their ratio.
 # Progress goes to stderr, the table to stdout.  Every server it started is
 # stopped on exit, Ctrl-C included.  Each run gets a fresh database.
 #
@@ -606,10 +607,17 @@ printf '   %-34s %12s %12s   <= 32 MiB, flat: %s\n' "send to nginx, sqlite, -j 3
 	"$(mib "$RSS_SEND_N")" "$(mib "$RSS_SEND_BIG")" "$(verdict flat "$RSS_SEND_N" "$RSS_SEND_BIG")"
 printf '   %-34s %12s %12s\n' "  (rate of that send, letters/s)" "$(fmt_rate "$(median ${SND[sqlite:32]:-})")" "$(fmt_rate "$BIG_RATE")"
 echo
-printf '5. CPU per letter (user+sys / letters)\n'
-printf '   %-44s %10s\n' "sender, sqlite, -j 32 ($N letters)" "$(us "$(median ${CPU[sqlite:32]:-})")"
-printf '   %-44s %10s\n' "sender, sqlite, -j 32 ($BIG letters)" "$(us "$BIG_CPU")"
-printf '   %-44s %10s\n' "bare loop, 32 in flight (per request)" "$(us "$(median ${BARECPU[32]})")"
+printf '5. CPU per letter (user+sys of the process / letters, /usr/bin/time), -j 32\n'
+cpus=$(median ${CPU[sqlite:32]:-}) cpub=$(median ${BARECPU[32]})
+printf '   %-44s %10s\n' "bare loop, 32 in flight (per request)" "$(us "$cpub")"
+printf '   %-44s %10s  (%s x bare)   <= 1.25x bare: %s\n' "sender, sqlite ($N letters)" "$(us "$cpus")" \
+	"$(ratio "$cpus" "$cpub")" "$(verdict ge 1.25 "$(ratio "$cpus" "$cpub")")"
+for b in mysql mongodb; do
+	[ -n "${CPU[$b:32]:-}" ] || continue
+	cpu=$(median ${CPU[$b:32]})
+	printf '   %-44s %10s  (%s x bare)\n' "sender, $b" "$(us "$cpu")" "$(ratio "$cpu" "$cpub")"
+done
+printf '   %-44s %10s  (%s x bare)\n' "sender, sqlite ($BIG letters)" "$(us "$BIG_CPU")" "$(ratio "$BIG_CPU" "$cpub")"
 [ "${#BAD[@]}" -gt 0 ] && echo "   ! some runs did not deliver every letter (see stderr)"
 echo
 echo "bench took $((SECONDS - START)) s"
