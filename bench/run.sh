@@ -13,7 +13,10 @@
 #      next to wrk (bench/wrk_post.lua, the same body) and the bare
 #      libcurl-multi loop, and the ratio sender / bare loop;
 #   2. sender -j 128 against the mock API at 50 ms latency, next to the
-#      ideal 128 / 0.05 s;
+#      ideal 128 / 0.05 s; and with mysql, the database one network hop
+#      away: sender -j 128 against the mock API at 20 ms with MariaDB over
+#      TCP, directly and through Toxiproxy (tests/lib/toxiproxy.sh) adding
+#      1 ms each way, next to the ideal 128 / 0.02 s;
 #   3. sender -j 64 against an endpoint that serves 8 requests at a time,
 #      10 ms each, and answers 503 above that (nginx limit_conn + the echo
 #      module's echo_sleep; without that module, the mock API's --capacity),
@@ -39,7 +42,8 @@
 #
 # Knobs (environment): BENCH_RUNS (3), BENCH_LETTERS (100000),
 # BENCH_LETTERS_J1 (20000, the -j 1 runs), BENCH_BIG (1000000),
-# BENCH_LATENCY_LETTERS (10000), BENCH_CAPACITY_LETTERS (10000),
+# BENCH_LATENCY_LETTERS (10000), BENCH_DBLAT_LETTERS (20000, the database
+# latency runs), BENCH_CAPACITY_LETTERS (10000),
 # BENCH_MONGO_LETTERS (5000, the mongodb runs: see FerretDB below),
 # BENCH_WRK_SECONDS (3), BENCH_NGINX_WORKERS (1), BENCH_BACKENDS (all
 # compiled in), BENCH_SENDER (another build to measure, e.g. a branch's),
@@ -64,6 +68,7 @@ N=${BENCH_LETTERS:-100000}
 N1=${BENCH_LETTERS_J1:-20000}
 BIG=${BENCH_BIG:-1000000}
 NLAT=${BENCH_LATENCY_LETTERS:-10000}
+NDBLAT=${BENCH_DBLAT_LETTERS:-20000}
 NCAP=${BENCH_CAPACITY_LETTERS:-10000}
 NMONGO=${BENCH_MONGO_LETTERS:-5000}
 NCAP_BARE=2000
@@ -115,17 +120,20 @@ deps() {
 
 T=
 NGINX_PID= MOCK_LAT_PID= MOCK_CAP_PID= MOCK_TMP_PID=
-MARIADB_DIR= FERRET_DIR=
+MARIADB_DIR= FERRET_DIR= TOXI_DIR= MOCK_DBLAT_PID=
+MYSQL_TCP= # when set, sender_ini's mysql runs go to 127.0.0.1:$MYSQL_TCP
 
 cleanup() {
 	local rc=$? p
 	trap - EXIT INT TERM
-	for p in $NGINX_PID $MOCK_LAT_PID $MOCK_CAP_PID $MOCK_TMP_PID; do
+	for p in $NGINX_PID $MOCK_LAT_PID $MOCK_CAP_PID $MOCK_TMP_PID $MOCK_DBLAT_PID; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
-	for p in $NGINX_PID $MOCK_LAT_PID $MOCK_CAP_PID $MOCK_TMP_PID; do
+	for p in $NGINX_PID $MOCK_LAT_PID $MOCK_CAP_PID $MOCK_TMP_PID $MOCK_DBLAT_PID; do
 		wait "$p" 2>/dev/null || true
 	done
+	[ -n "$TOXI_DIR" ] &&
+		{ "$ROOT/tests/lib/toxiproxy.sh" stop "$TOXI_DIR" || true; }
 	[ -n "$MARIADB_DIR" ] &&
 		{ "$ROOT/tests/lib/mariadb.sh" stop "$MARIADB_DIR" || true; }
 	[ -n "$FERRET_DIR" ] &&
@@ -269,7 +277,11 @@ sender_ini() {
 		mysql)
 			"$ROOT/tests/lib/mariadb.sh" sql "$MARIADB_DIR" \
 				"DROP DATABASE IF EXISTS sender; CREATE DATABASE sender"
-			printf '\n[mysql]\nsocket = %s\nuser = u1\n' "$MARIADB_DIR/mysqld.sock"
+			if [ -n "$MYSQL_TCP" ]; then
+				printf '\n[mysql]\nhost = 127.0.0.1\nport = %s\nuser = u1\n' "$MYSQL_TCP"
+			else
+				printf '\n[mysql]\nsocket = %s\nuser = u1\n' "$MARIADB_DIR/mysqld.sock"
+			fi
 			printf 'password = %s\ndatabase = sender\n' "$MARIADB_PW" ;;
 		mongodb)
 			printf '\n[mongodb]\nuri = %s\ndatabase = bench%d\n' "$FERRET_URI" "$RUNSEQ" ;;
@@ -343,9 +355,9 @@ say "building bench/bare_loop.c"
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$T/bare_loop" \
 	"$ROOT/bench/bare_loop.c" $(pkg-config --cflags --libs libcurl)
 
-say "generating $N, $N1, $NLAT, $NCAP, $NMONGO and $BIG letters"
+say "generating $N, $N1, $NLAT, $NDBLAT, $NCAP, $NMONGO and $BIG letters"
 gen() { python3 "$ROOT/bench/gen_letters.py" "$1" >"$T/letters.$1.xml"; }
-for n in $(printf '%s\n' "$N" "$N1" "$NLAT" "$NCAP" "$BIG" "$NMONGO" 10 | sort -un); do
+for n in $(printf '%s\n' "$N" "$N1" "$NLAT" "$NDBLAT" "$NCAP" "$BIG" "$NMONGO" 10 | sort -un); do
 	gen "$n"
 done
 
@@ -381,7 +393,9 @@ for b in sqlite mysql mongodb; do
 	mysql)
 		say "starting MariaDB"
 		MARIADB_DIR=$T/mariadb
-		if out=$("$ROOT/tests/lib/mariadb.sh" start "$MARIADB_DIR" 2>"$T/mariadb.start.err"); then
+		# also on TCP, for the database latency row
+		MARIADB_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		if out=$(MARIADB_TCP_PORT=$MARIADB_PORT "$ROOT/tests/lib/mariadb.sh" start "$MARIADB_DIR" 2>"$T/mariadb.start.err"); then
 			MARIADB_PW=$(echo "$out" | sed -n 's/^password=//p')
 		else
 			SKIP[$b]="MariaDB did not start: $(tail -n 1 "$T/mariadb.start.err")"
@@ -452,6 +466,40 @@ for ((r = 1; r <= RUNS; r++)); do
 	LATBARE+=("$B_RATE")
 	say "50 ms latency, -j 128, run $r/$RUNS: sender $S_RATE, bare $B_RATE"
 done
+
+# The database one network hop away: MariaDB over TCP, directly and through
+# Toxiproxy adding 1 ms each way (a latency toxic on each stream), the API
+# at 20 ms.  Alternating, each run on a fresh database.
+DBLAT=() DBLATDIRECT=() DBLAT_SKIP=
+if [[ " ${ACTIVE[*]} " != *" mysql "* ]]; then
+	DBLAT_SKIP="mysql: ${SKIP[mysql]:-not run}"
+else
+	TOXI_DIR=$T/toxiproxy
+	if TOXI_API=$("$ROOT/tests/lib/toxiproxy.sh" start "$TOXI_DIR" 2>"$T/toxiproxy.err") &&
+		TOXI_PORT=$("$ROOT/tests/lib/toxiproxy.sh" proxy "$TOXI_DIR" mariadb "$MARIADB_PORT" 2>>"$T/toxiproxy.err"); then
+		for stream in upstream downstream; do
+			curl -sS --fail -X POST "$TOXI_API/proxies/mariadb/toxics" \
+				-d "{\"name\":\"lat_$stream\",\"type\":\"latency\",\"stream\":\"$stream\",\"attributes\":{\"latency\":1}}" \
+				>/dev/null || die "cannot add the latency toxic"
+		done
+		start_mock MOCK_DBLAT_PID --latency-ms 20
+		DBLAT_URL=http://127.0.0.1:$PORT/api
+		for ((r = 1; r <= RUNS; r++)); do
+			MYSQL_TCP=$MARIADB_PORT
+			run_sender mysql 128 "$DBLAT_URL" "$T/letters.$NDBLAT.xml"
+			DBLATDIRECT+=("$S_RATE")
+			[ "$S_DELIVERED" = "$NDBLAT" ] || BAD[dblat]=1
+			MYSQL_TCP=$TOXI_PORT
+			run_sender mysql 128 "$DBLAT_URL" "$T/letters.$NDBLAT.xml"
+			DBLAT+=("$S_RATE")
+			[ "$S_DELIVERED" = "$NDBLAT" ] || BAD[dblat]=1
+			MYSQL_TCP=
+			say "MariaDB over TCP, 20 ms API, -j 128, run $r/$RUNS: direct ${DBLATDIRECT[-1]}, +1 ms each way $S_RATE"
+		done
+	else
+		DBLAT_SKIP="Toxiproxy did not start: $(tail -n 1 "$T/toxiproxy.err")"
+	fi
+fi
 
 # ---- 3. capacity-limited endpoint -----------------------------------------
 
@@ -581,6 +629,18 @@ printf '2. mock API, 50 ms latency, -j 128, %s letters a run; ideal 128 / 0.05 s
 printf '   %-44s %8s  (%s x ideal)\n' "bare libcurl-multi loop, 128 in flight" "$(fmt_rate "$latb")" "$(ratio "$latb" 2560)"
 printf '   %-44s %8s  (%s x ideal)   >= 0.9x ideal: %s\n' "sender, sqlite${BAD[lat]:+ !}" "$(fmt_rate "$lat")" \
 	"$(ratio "$lat" 2560)" "$(verdict ge "$(ratio "$lat" 2560)" 0.9)"
+printf '   mock API, 20 ms latency, -j 128, MariaDB over TCP, %s letters a run; ideal 128 / 0.02 s = 6400/s\n' "$NDBLAT"
+if [ -n "$DBLAT_SKIP" ]; then
+	printf '   %-44s skipped: %s\n' "sender, mysql" "$DBLAT_SKIP"
+else
+	dbd=$(median "${DBLATDIRECT[@]}") dbl=$(median "${DBLAT[@]}")
+	printf '   %-44s %8s  (%s x ideal)\n' "sender, mysql, direct${BAD[dblat]:+ !}" "$(fmt_rate "$dbd")" "$(ratio "$dbd" 6400)"
+	dbok=0
+	ge "$(ratio "$dbl" "$dbd")" 0.95 && ge "$(ratio "$dbl" 6400)" 0.9 && dbok=1
+	printf '   %-44s %8s  (%s x ideal, %s x direct)   >= 0.95x direct, >= 0.9x ideal: %s\n' \
+		"sender, mysql, Toxiproxy +1 ms each way" "$(fmt_rate "$dbl")" "$(ratio "$dbl" 6400)" \
+		"$(ratio "$dbl" "$dbd")" "$( [ $dbok = 1 ] && echo met || echo MISSED)"
+fi
 echo
 cap=$(median "${CAPBASE[@]}") caps=$(median "${CAPS[@]}") busy=$(median "${CAPBUSY[@]}")
 printf '3. capacity-limited endpoint (%s), %s letters a run\n' "$CAP_HOW" "$NCAP"
