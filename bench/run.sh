@@ -56,7 +56,8 @@
 # nginx capacity endpoint; mariadb-server and mariadb-client for the mysql
 # store.  As root it installs what is missing; otherwise it prints the
 # apt-get line.  The mongodb store needs Go (tests/lib/ferretdb.sh builds
-# FerretDB once into ~/.cache/sender-tools).
+# FerretDB once into ~/.cache/sender-tools), and so does the database
+# latency row (tests/lib/toxiproxy.sh builds Toxiproxy the same way).
 set -euo pipefail
 export LC_ALL=C
 
