@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 /*
- * The JSON object {"to": to, "subject": subject}, keys in that order, byte
- * for byte as jansson's json_dumps() writes it (see message.c).  Returns a
+ * The JSON object {"to": to, "subject": subject}, keys in that order, as
+ * jansson writes it with JSON_PRESERVE_ORDER.  Returns a
  * string the caller frees with free(), or NULL when memory runs out or the
  * text is not valid UTF-8.
  */
