@@ -8,6 +8,8 @@
  *
  * tests/mock_api [OPTIONS]
  *   --port N                  listen on 127.0.0.1:N; 0 (default): a free port
+ *   --bind ADDR               listen on IPv4 address ADDR instead of 127.0.0.1
+ *                             (a test bed's host, tests/hosts/netns.py)
  *   --port-file F             once listening, write "N\n" to F (via rename)
  *   --log F                   append SEQ\tID\tSTATUS\tBODY per POST (0: drop)
  *   --latency-ms N            answer each POST after N ms (thread/connection)
@@ -76,6 +78,7 @@ struct id_rule {
 
 struct cfg {
 	unsigned int port;
+	struct in_addr bind; /* 127.0.0.1 unless --bind */
 	const char *port_file, *log_path, *retry_after;
 	unsigned long latency_ms, capacity, burst, zero_every;
 	unsigned long long max_body, seed;
@@ -829,6 +832,7 @@ static int parse_rate(const char *arg, double *out)
 
 enum {
 	OPT_PORT = 256,
+	OPT_BIND,
 	OPT_PORT_FILE,
 	OPT_LOG,
 	OPT_LATENCY,
@@ -848,6 +852,7 @@ enum {
 
 static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
+	{ "bind", required_argument, NULL, OPT_BIND },
 	{ "port-file", required_argument, NULL, OPT_PORT_FILE },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "latency-ms", required_argument, NULL, OPT_LATENCY },
@@ -875,6 +880,12 @@ static int parse_value(struct cfg *cfg, int opt, const char *arg)
 		if (opt_num("--port", arg, 65535, &v) < 0)
 			return -1;
 		cfg->port = (unsigned int)v;
+		return 0;
+	case OPT_BIND:
+		if (inet_pton(AF_INET, arg, &cfg->bind) != 1)
+			return usage_error("bad --bind '%s': want an IPv4 "
+					   "address",
+					   arg);
 		return 0;
 	case OPT_PORT_FILE: cfg->port_file = arg; return 0;
 	case OPT_LOG: cfg->log_path = arg; return 0;
@@ -913,7 +924,8 @@ static int parse_rule(struct cfg *cfg, int opt, const char *arg)
 
 static void print_help(void)
 {
-	fputs("usage: " PROG " [--port N] [--port-file F] [--log F] "
+	fputs("usage: " PROG
+	      " [--port N] [--bind ADDR] [--port-file F] [--log F] "
 	      "[--latency-ms N]\n"
 	      "  [--capacity N] [--burst-503 N] [--retry-after S] "
 	      "[--fail-rate P] [--seed N]\n"
@@ -931,6 +943,7 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 
 	memset(cfg, 0, sizeof *cfg);
 	cfg->seed = 1;
+	cfg->bind.s_addr = htonl(INADDR_LOOPBACK);
 	cfg->max_body = 1024 * 1024;
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		if (opt == OPT_HELP) {
@@ -1025,7 +1038,7 @@ static struct MHD_Daemon *start_daemon(struct mock *m)
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)m->cfg->port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_addr = m->cfg->bind;
 	if (m->cfg->latency_ms != 0) {
 		flags |= MHD_USE_THREAD_PER_CONNECTION |
 			 MHD_USE_POLL_INTERNAL_THREAD;

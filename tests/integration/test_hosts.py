@@ -1,0 +1,399 @@
+"""Issue 12: many hosts, one database, on a test bed of Linux namespaces.
+
+The bed (tests/hosts/netns.py) is built once per module: a database host
+(198.18.0.1) running a private MariaDB over TCP and a FerretDB, an API host
+(198.18.0.2) running one mock API per test, and sender hosts made per test,
+each with its own hostname, pids, /proc and network.  Nothing of it exists
+outside its namespaces; it all dies with pytest.  Needs root and
+unshare: elsewhere every test here is skipped with "needs root and
+namespaces".
+
+Network tests run per network backend named in $SENDER_TEST_BACKENDS
+(mysql, mongodb); the single-host ones include sqlite.
+"""
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (REPO, SENDER_BIN, MOCK_BIN, Mock, _backend_names,
+                      make_config, result_of, sender_env, wait_for,
+                      write_config, write_letters)
+from backend_mysql import MysqlStore
+from backend_mongo import MongoStore
+
+sys.path.insert(0, str(REPO / "tests" / "hosts"))
+import netns  # noqa: E402
+
+MARIADB_SH = REPO / "tests" / "lib" / "mariadb.sh"
+FERRETDB_SH = REPO / "tests" / "lib" / "ferretdb.sh"
+MYSQL_PORT = 3306
+MONGO_PORT = 27017
+API_PORT = 8080
+
+NET_BACKENDS = [b for b in _backend_names() if b in ("mysql", "mongodb")]
+ALL_BACKENDS = [b for b in _backend_names()
+                if b in ("sqlite", "mysql", "mongodb")]
+
+
+# ------------------------------------------------------------- servers
+
+class BedMariaDB:
+    """tests/lib/mariadb.sh inside the database host, on TCP at its
+    address; the test reads through the server's unix socket (a file,
+    reachable from any network namespace).  Same interface as
+    backend_mysql.MariaDB, for MysqlStore."""
+
+    def __init__(self, host, directory):
+        self.host = host
+        self.dir = Path(directory)
+        self.port = MYSQL_PORT
+        self.password = "u1-" + secrets.token_hex(8)
+        self.started = False
+
+    @property
+    def socket(self):
+        return str(self.dir / "mysqld.sock")
+
+    def _script(self, *args):
+        env = dict(os.environ, MARIADB_U1_PASSWORD=self.password,
+                   MARIADB_TCP_PORT=str(self.port),
+                   MARIADB_BIND_ADDRESS=self.host.addr)
+        env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+        return self.host.run(["bash", MARIADB_SH] + list(args), env=env,
+                             check=False, timeout=180)
+
+    def ensure(self):
+        if self.started:
+            return
+        if shutil.which("mariadbd", path=os.environ.get("PATH", "") +
+                        ":/usr/sbin:/sbin") is None:
+            pytest.skip("mariadbd is not installed (make deps-test)")
+        p = self._script("start", str(self.dir))
+        assert p.returncode == 0, "mariadb.sh start: %s" % p.stderr
+        self.started = True
+
+    def sql(self, statement):
+        p = self._script("sql", str(self.dir), statement)
+        assert p.returncode == 0, "%s: %s" % (statement, p.stderr)
+        return [line.split("\t") for line in p.stdout.splitlines()]
+
+    def connect(self, database="sender"):
+        import pymysql
+        return pymysql.connect(unix_socket=self.socket, user="u1",
+                               password=self.password, database=database,
+                               autocommit=True,
+                               init_command="SET time_zone = '+00:00'")
+
+
+class BedFerretDB:
+    """FerretDB inside the database host, on TCP at its address, and on a
+    unix socket for the test's own reads.  Same interface as
+    backend_mongo.FerretDB, for MongoStore."""
+
+    def __init__(self, host, directory):
+        self.host = host
+        self.dir = Path(directory)
+        self.uri = "mongodb://%s:%d/" % (host.addr, MONGO_PORT)
+        self.proc = None
+        self._client = None
+
+    @property
+    def unix(self):
+        return self.dir / "ferretdb.sock"
+
+    def ensure(self):
+        if self.proc is not None:
+            return
+        p = subprocess.run(["bash", str(FERRETDB_SH), "build"],
+                           capture_output=True, text=True, timeout=1800)
+        if p.returncode != 0:
+            pytest.skip("no FerretDB: %s" % p.stderr.strip()[-500:])
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        log = open(self.dir / "ferretdb.log", "ab")
+        self.proc = self.host.popen(
+            [p.stdout.strip(), "--handler=sqlite",
+             "--sqlite-url=file:%s/" % (self.dir / "data"),
+             "--listen-addr=%s:%d" % (self.host.addr, MONGO_PORT),
+             "--listen-unix=%s" % self.unix, "--debug-addr=-",
+             "--telemetry=disable", "--log-level=WARN",
+             "--state-dir=%s" % self.dir], stdout=log, stderr=log)
+        log.close()
+        assert wait_for(self.unix.exists, 30), "FerretDB did not start"
+
+    def client(self):
+        import pymongo
+        import urllib.parse
+        if self._client is None:
+            self._client = pymongo.MongoClient(
+                "mongodb://%s" % urllib.parse.quote(str(self.unix), safe=""),
+                serverSelectionTimeoutMS=10000, socketTimeoutMS=120000)
+        return self._client
+
+
+class BedMock(Mock):
+    """tests/mock_api in the API host, listening on its address.  The
+    test reaches its /stats and /flush through that host."""
+
+    def __init__(self, host, workdir, options):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.log_path = workdir / "requests.log"
+        self.options = list(options)
+        self._stderr = open(workdir / "mock.stderr", "w+")
+        self._final_stats = None
+        self.port = API_PORT
+        self.base = "http://%s:%d" % (host.addr, self.port)
+        self.url = self.base + "/api.php"
+        port_file = workdir / "port"
+        self.proc = host.popen(
+            [MOCK_BIN, "--bind", host.addr, "--port", self.port,
+             "--port-file", port_file, "--log", self.log_path] +
+            self.options, stdout=self._stderr, stderr=self._stderr)
+        assert wait_for(port_file.exists, 15), "mock_api did not start"
+
+    def _get(self, path):
+        p = self.host.run([sys.executable, "-c",
+                           "import sys, urllib.request as u; sys.stdout."
+                           "buffer.write(u.urlopen(sys.argv[1], timeout=10)"
+                           ".read())", self.base + path])
+        return p.stdout.encode()
+
+
+# ------------------------------------------------------------- the lab
+
+class Run:
+    """One sender started on a host; finish() waits and gives a Result."""
+
+    def __init__(self, host, argv, out, err):
+        self.host = host
+        self.out, self.err = out, err
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            self.p = host.popen(argv, stdout=fo, stderr=fe,
+                                env=sender_env())
+        self.t0 = time.monotonic()
+
+    def finish(self, timeout=120):
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError("sender on %s ran over %d s:\n%s" % (
+                self.host.name, timeout, Path(self.err).read_text()))
+        return result_of(self.p, self.out, self.err,
+                         time.monotonic() - self.t0)
+
+
+class Lab:
+    """The module's bed: database host, API host, sender hosts on demand."""
+
+    def __init__(self, bed, directory):
+        self.bed = bed
+        self.dir = Path(directory)
+        self.db = bed.add_host("db")
+        self.api = bed.add_host("api")
+        self.mariadb = BedMariaDB(self.db, self.dir / "mariadb")
+        self.ferretdb = BedFerretDB(self.db, self.dir / "ferretdb")
+        self.seq = 0
+
+    def host(self, hostname=None):
+        self.seq += 1
+        return self.bed.add_host("s%d" % self.seq, hostname)
+
+    def store(self, backend, tmp_path):
+        """A private table / collection on the database host, with a
+        config_section() for the senders (TCP to 198.18.0.1)."""
+        if backend == "mysql":
+            s = MysqlStore(tmp_path)
+            s.server = self.mariadb
+            s.setup()
+            s.config_section = lambda **kw: MysqlStore.config_section(
+                s, **dict(dict(socket=None, host=self.db.addr,
+                               port=MYSQL_PORT), **kw))
+        elif backend == "mongodb":
+            s = MongoStore(tmp_path)
+            s.server = self.ferretdb
+            s.setup()
+        else:
+            from conftest import SqliteStore
+            s = SqliteStore(tmp_path)
+            s.setup()
+        return s
+
+    def mock(self, tmp_path, *options):
+        self.seq += 1
+        return BedMock(self.api, tmp_path / ("mock%d" % self.seq),
+                       [str(o) for o in options])
+
+    def start(self, host, store, mock, args, tmp_path, extra="", **cfg):
+        """sender -c CONFIG ARGS on host, against mock and store."""
+        cfg.setdefault("concurrency", 8)
+        config = write_config(make_config(store, mock.url, extra=extra,
+                                          **cfg), tmp_path)
+        self.seq += 1
+        return Run(host, [SENDER_BIN, "-c", config] + list(args),
+                   tmp_path / ("out%d" % self.seq),
+                   tmp_path / ("err%d" % self.seq))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    reason = netns.available()
+    if reason:
+        pytest.skip("skipped: %s" % reason)
+    directory = tmp_path_factory.mktemp("bed")
+    bed = netns.Bed(directory)
+    try:
+        yield Lab(bed, directory)
+    finally:
+        bed.close()
+
+
+@pytest.fixture
+def mocks(lab, tmp_path):
+    started = []
+
+    def start(*options):
+        m = lab.mock(tmp_path, *options)
+        started.append(m)
+        return m
+    yield start
+    for m in started:
+        m.stop()
+
+
+def ids_posted_twice(mock):
+    return {i: n for i, n in mock.posts_per_id().items() if n != 1}
+
+
+# ------------------------------------------------------------- the bed
+
+def test_bed_hosts_are_separate_and_vanish(tmp_path):
+    """The bed itself: hosts see their own hostname and pids and reach
+    each other at 198.18.0.x only; nothing of it is left on the test's
+    side after close(), not even an interface."""
+    reason = netns.available()
+    if reason:
+        pytest.skip("skipped: %s" % reason)
+    before = subprocess.run(["ip", "-o", "link"], capture_output=True,
+                            text=True).stdout
+    bed = netns.Bed(tmp_path / "bed")
+    try:
+        a = bed.add_host("a", "twin")
+        b = bed.add_host("b", "twin")
+        for h in (a, b):
+            assert h.run(["hostname"]).stdout.strip() == "twin"
+        assert a.run(["sh", "-c", "echo $$"]).stdout.strip() == \
+            b.run(["sh", "-c", "echo $$"]).stdout.strip()
+        listener = b.popen([sys.executable, "-c",
+                            "import socket; s = socket.socket(); "
+                            "s.bind(('%s', 9)); s.listen(); "
+                            "c, _ = s.accept(); c.send(b'ok')" % b.addr])
+        p = a.run([sys.executable, "-c",
+                   "import socket, time\n"
+                   "for i in range(100):\n"
+                   "    try:\n"
+                   "        s = socket.create_connection(('%s', 9), 2)\n"
+                   "        break\n"
+                   "    except OSError: time.sleep(0.05)\n"
+                   "print(s.recv(9).decode())" % b.addr])
+        assert p.stdout.strip() == "ok"
+        listener.wait(5)
+        assert b.addr not in subprocess.run(
+            ["ip", "-o", "addr"], capture_output=True, text=True).stdout
+        sleeper = a.popen(["sleep", "600"])
+    finally:
+        bed.close()
+    assert wait_for(lambda: not Path("/proc/%d" % sleeper.pid).exists(), 5)
+    after = subprocess.run(["ip", "-o", "link"], capture_output=True,
+                           text=True).stdout
+    assert len(after.splitlines()) == len(before.splitlines())
+
+
+# ------------------------------------------------------------- scenarios
+
+@pytest.fixture(params=NET_BACKENDS or ["(none)"])
+def net_store(request, lab, tmp_path):
+    if request.param == "(none)":
+        pytest.skip("no network backend in $SENDER_TEST_BACKENDS")
+    s = lab.store(request.param, tmp_path)
+    yield s
+    s.teardown()
+
+
+def start_in_same_second(lab, hosts, store, mock, args, tmp_path, **cfg):
+    """Start sender on every host at once, just after a second begins, so
+    that their start times (the seconds of their owner strings) agree."""
+    configs = [write_config(make_config(store, mock.url, **cfg), tmp_path)
+               for _ in hosts]
+    frac = time.time() % 1
+    time.sleep(1.02 - frac)
+    runs = []
+    for h, c in zip(hosts, configs):
+        lab.seq += 1
+        runs.append(Run(h, [SENDER_BIN, "-c", c] + list(args),
+                        tmp_path / ("out%d" % lab.seq),
+                        tmp_path / ("err%d" % lab.seq)))
+    return runs
+
+
+def test_same_hostname_same_pid_same_second(lab, net_store, mocks,
+                                            tmp_path):
+    """Two hosts named alike, sender the same pid on both, started in the
+    same second, on the same file: no id is POSTed twice (the owner of a
+    claim must not be taken for the other run's)."""
+    m = mocks("--latency-ms", 3)
+    ids = list(range(1, 301))
+    f = write_letters(tmp_path / "twin.xml", ids)
+    twins = [lab.host("twin"), lab.host("twin")]
+    runs = start_in_same_second(lab, twins, net_store, m, [f, "--json"],
+                                tmp_path, concurrency=8)
+    pids = [r.p.inner_pid for r in runs]
+    results = [r.finish() for r in runs]
+    assert pids[0] is not None and pids[0] == pids[1], (pids, results)
+    for r in results:
+        assert r.code in (0, 1), r
+    twice = ids_posted_twice(m)
+    assert not twice, "ids POSTed twice: %s\n%s" % (
+        sorted(twice)[:20], "\n".join(results))
+    assert set(m.posts_per_id()) == set(ids)
+    rows = net_store.rows()
+    assert set(rows) == set(ids)
+    assert all(st == 1 for ts, st in rows.values())
+
+
+def test_database_link_cut_for_3_s(lab, net_store, mocks, tmp_path):
+    """The database host's cable pulled for 3 s while two hosts send,
+    then plugged back: both runs finish, every id is done, none is POSTed
+    twice."""
+    m = mocks("--latency-ms", 30)
+    ids = list(range(1, 601))
+    files = [write_letters(tmp_path / "a.xml", ids[:400]),
+             write_letters(tmp_path / "b.xml", ids[200:])]
+    runs = [lab.start(lab.host(), net_store, m, [f, "--json"], tmp_path,
+                      concurrency=4) for f in files]
+    assert wait_for(lambda: len(m.posts_per_id()) >= 40, 20)
+    lab.db.link(False)
+    try:
+        time.sleep(3)
+        alive = [r.p.poll() is None for r in runs]
+    finally:
+        lab.db.link(True)
+    results = [r.finish(timeout=150) for r in runs]
+    assert all(alive), "a run ended while the link was down:\n%s" % \
+        "\n".join(results)
+    for r in results:
+        assert r.code in (0, 1), r
+    twice = ids_posted_twice(m)
+    assert not twice, "ids POSTed twice: %s" % sorted(twice)[:20]
+    rows = net_store.rows()
+    assert set(rows) == set(ids), "\n".join(results)
+    assert all(st == 1 for ts, st in rows.values())
