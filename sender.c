@@ -49,7 +49,7 @@ static void on_signal(int sig)
 struct options {
 	const char *config;
 	const char *api_url, *backend, *concurrency, *replay;
-	int dry_run, reclaim, json, quiet, verbose, progress;
+	int dry_run, reclaim, wait, json, quiet, verbose, progress;
 	int status, print_config, log_json;
 	char **files;
 	size_t nfiles;
@@ -76,6 +76,10 @@ static void usage(FILE *out)
 		"                         nothing is written\n"
 		"      --reclaim          also take over claims left by a killed run\n"
 		"                         (use it when no other run is active)\n"
+		"      --wait             after its own letters, wait for the ids\n"
+		"                         other live runs hold: sent here if they\n"
+		"                         release them, done if they finish them\n"
+		"                         ([store] wait = true)\n"
 		"      --replay JOURNAL   record the answers a failed database could\n"
 		"                         not take (the journal the error named)\n"
 		"      --json             print the summary as JSON on stdout\n"
@@ -110,6 +114,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_BACKEND,
 		OPT_DRY_RUN,
 		OPT_RECLAIM,
+		OPT_WAIT,
 		OPT_JSON,
 		OPT_PROGRESS,
 		OPT_NO_PROGRESS,
@@ -126,6 +131,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "concurrency", required_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "reclaim", no_argument, NULL, OPT_RECLAIM },
+		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "status", no_argument, NULL, OPT_STATUS },
 		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
@@ -151,6 +157,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'j': o->concurrency = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_RECLAIM: o->reclaim = 1; break;
+		case OPT_WAIT: o->wait = 1; break;
 		case OPT_REPLAY: o->replay = optarg; break;
 		case OPT_STATUS: o->status = 1; break;
 		case OPT_PRINT_CONFIG: o->print_config = 1; break;
@@ -359,6 +366,8 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.files = o->files;
 	ro.nfiles = o->nfiles;
 	ro.dry_run = o->dry_run;
+	ro.wait = o->wait || cfg_bool(cfg, "store", "wait");
+	ro.wait_poll_ms = 250;
 	ro.claim_batch = ao.concurrency * 4 < 64 ? 64 : ao.concurrency * 4;
 	if (ro.claim_batch > CLAIM_BATCH_MAX)
 		ro.claim_batch = CLAIM_BATCH_MAX;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static struct cfg_entry *find(const struct cfg *c, const char *section,
 			      const char *name)
@@ -78,6 +79,22 @@ void cfg_release(struct cfg *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* 1 or 0 for the spellings of a boolean, -1 for anything else. */
+static int bool_value(const char *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 /* Check a value against its key's type; why gets the reason. */
 static int check_value(const struct cfg_key *k, const char *v, char *why,
 		       size_t whylen)
@@ -121,6 +138,15 @@ static int check_value(const struct cfg_key *k, const char *v, char *why,
 				why, whylen,
 				"'%s' is not a number of seconds from 0.001 to %lu",
 				v, k->max);
+			return -1;
+		}
+		return 0;
+	case CFG_BOOL:
+		if (bool_value(v) < 0) {
+			snprintf(why, whylen,
+				 "'%s' is not true or false (yes/no, on/off, "
+				 "1/0)",
+				 v);
 			return -1;
 		}
 		return 0;
@@ -376,4 +402,9 @@ unsigned long cfg_uint(const struct cfg *c, const char *section,
 double cfg_seconds(const struct cfg *c, const char *section, const char *name)
 {
 	return strtod(must_find(c, section, name)->value, NULL);
+}
+
+int cfg_bool(const struct cfg *c, const char *section, const char *name)
+{
+	return bool_value(must_find(c, section, name)->value) == 1;
 }

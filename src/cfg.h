@@ -17,6 +17,7 @@ enum cfg_type {
 	CFG_SECRET,  /* a string never printed */
 	CFG_UINT,    /* whole number in [min, max] */
 	CFG_SECONDS, /* positive decimal number of seconds, at most max */
+	CFG_BOOL,    /* true/false, yes/no, on/off, 1/0 */
 };
 
 struct cfg_key {
@@ -70,6 +71,7 @@ const char *cfg_str(const struct cfg *c, const char *section, const char *name);
 unsigned long cfg_uint(const struct cfg *c, const char *section,
 		       const char *name);
 double cfg_seconds(const struct cfg *c, const char *section, const char *name);
+int cfg_bool(const struct cfg *c, const char *section, const char *name);
 
 void cfg_release(struct cfg *c);
 

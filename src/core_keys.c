@@ -19,5 +19,7 @@ const struct cfg_key core_keys[] = {
 	  "where answers go when the database fails" },
 	{ "store", "claim_lease", CFG_UINT, "3600", 0, 31536000, NULL,
 	  "seconds before --reclaim takes a claim of another host's run" },
+	{ "store", "wait", CFG_BOOL, "false", 0, 0, NULL,
+	  "wait for ids held by other live runs (as --wait)" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };

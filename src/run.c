@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* --wait: letters kept for a second look, and the longest pause. */
+#define WAIT_MAX_BYTES	  (64 << 20)
+#define WAIT_PAUSE_MAX_MS 2000
+
 /* A letter read and encoded, waiting for its claim or for a slot. */
 struct pending {
 	uint32_t id;
@@ -52,6 +56,19 @@ struct run {
 	uint32_t *releases;
 	size_t nreleases;
 	long oldest_ms; /* when the oldest unwritten outcome arrived */
+
+	/*
+	 * --wait: letters whose ids other live runs held when we met them,
+	 * kept whole (stdin cannot be read again) up to WAIT_MAX_BYTES, and
+	 * looked at again once our own letters are done.
+	 */
+	struct pending *waiting;
+	size_t nwaiting, waiting_room, waiting_bytes;
+	size_t look_from;  /* the next batch to look at */
+	int waiting_full;  /* the cap was met: said once */
+	int moved;	   /* a letter left the wait in this pass */
+	long next_look_ms; /* when to look at them again */
+	long look_pause_ms;
 
 	int stopping;
 	unsigned deferred_in_row;
@@ -156,6 +173,60 @@ static void begin_stop(struct run *r)
 		api_stop(r->api);
 }
 
+/* Keep a held letter for a second look; 0, or -1 if there is no room. */
+static int keep_waiting(struct run *r, struct pending *p)
+{
+	struct pending *grown;
+	size_t room;
+
+	if (!r->o->wait || r->waiting_bytes + p->len > WAIT_MAX_BYTES)
+		goto full;
+	if (r->nwaiting == r->waiting_room) {
+		room = r->waiting_room ? 2 * r->waiting_room : 64;
+		grown = realloc(r->waiting, room * sizeof(*grown));
+		if (grown == NULL)
+			goto full;
+		r->waiting = grown;
+		r->waiting_room = room;
+	}
+	r->waiting[r->nwaiting++] = *p;
+	r->waiting_bytes += p->len;
+	return 0;
+full:
+	if (r->o->wait && !r->waiting_full) {
+		r->waiting_full = 1;
+		log_warn(r->log,
+			 "--wait keeps at most %d MiB of letters held by other "
+			 "runs; the rest are skipped as claimed (run again "
+			 "later)",
+			 WAIT_MAX_BYTES >> 20);
+	}
+	return -1;
+}
+
+/* A letter we do not send: done, held (and not waited for), or gone. */
+static void skip_claimed(struct run *r, struct pending *p, enum claim c)
+{
+	free(p->body);
+	p->body = NULL;
+	r->st->skipped++;
+	if (c == CLAIM_DONE)
+		return;
+	r->st->held++;
+	log_event(r->log, LOG_INFO, EV_HELD, p->id,
+		  c == CLAIM_STALE ? "id %" PRIu32 " is claimed by a run that "
+				     "is gone (see --reclaim); skipped"
+				   : "id %" PRIu32
+				     " is claimed by another run; skipped",
+		  p->id);
+}
+
+static void enqueue(struct run *r, const struct pending *p)
+{
+	r->queue[(r->qhead + r->qcount) % r->o->claim_batch] = *p;
+	r->qcount++;
+}
+
 static void sort_claims(struct run *r, size_t n)
 {
 	size_t i;
@@ -163,22 +234,78 @@ static void sort_claims(struct run *r, size_t n)
 	for (i = 0; i < n; i++) {
 		struct pending *p = &r->batch[i];
 
-		if (r->batch_claims[i] == CLAIM_OK) {
-			r->queue[(r->qhead + r->qcount) % r->o->claim_batch] =
-				*p;
-			r->qcount++;
+		if (r->batch_claims[i] == CLAIM_OK)
+			enqueue(r, p);
+		else if (r->batch_claims[i] != CLAIM_HELD ||
+			 keep_waiting(r, p) < 0)
+			skip_claimed(r, p, r->batch_claims[i]);
+	}
+}
+
+/*
+ * --wait: claim the next batch of letters held by other runs again: the
+ * ones now ours go to the queue, the ones finished elsewhere are done, the
+ * ones whose run is gone are skipped (--reclaim would have taken them),
+ * the others wait.  After a whole pass, a pause that doubles while
+ * nothing moves.
+ */
+static void look_again(struct run *r)
+{
+	size_t i,
+		kept = 0, from = r->look_from,
+		n = r->nwaiting - from < r->o->claim_batch ? r->nwaiting - from
+							   : r->o->claim_batch;
+
+	for (i = 0; i < n; i++)
+		r->batch_ids[i] = r->waiting[from + i].id;
+	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
+			sizeof(r->err)) < 0) {
+		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
+			  "%s; nothing more is sent", r->err);
+		r->st->storage_failed = 1;
+		begin_stop(r);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct pending *p = &r->waiting[from + i];
+
+		if (r->batch_claims[i] == CLAIM_HELD) {
+			r->waiting[from + kept++] = *p;
 			continue;
 		}
-		free(p->body);
-		r->st->skipped++;
-		if (r->batch_claims[i] == CLAIM_HELD) {
-			r->st->held++;
-			log_event(r->log, LOG_INFO, EV_HELD, p->id,
-				  "id %" PRIu32
-				  " is claimed by another run; skipped",
-				  p->id);
+		r->moved = 1;
+		r->waiting_bytes -= p->len;
+		if (r->batch_claims[i] == CLAIM_OK) {
+			enqueue(r, p);
+			continue;
 		}
+		if (r->batch_claims[i] == CLAIM_DONE)
+			r->st->done_elsewhere++;
+		skip_claimed(r, p, r->batch_claims[i]);
 	}
+	memmove(&r->waiting[from + kept], &r->waiting[from + n],
+		(r->nwaiting - from - n) * sizeof(*r->waiting));
+	r->nwaiting -= n - kept;
+	r->look_from = from + kept;
+	if (r->look_from < r->nwaiting)
+		return;
+	r->look_from = 0;
+	if (r->moved || r->look_pause_ms == 0)
+		r->look_pause_ms = r->o->wait_poll_ms;
+	else if ((r->look_pause_ms *= 2) > WAIT_PAUSE_MAX_MS)
+		r->look_pause_ms = WAIT_PAUSE_MAX_MS;
+	r->moved = 0;
+	r->next_look_ms = clock_ms() + r->look_pause_ms;
+}
+
+/* Letters still held when the run ends: skipped as claimed elsewhere. */
+static void give_up_waiting(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nwaiting; i++)
+		skip_claimed(r, &r->waiting[i], CLAIM_HELD);
+	r->nwaiting = 0;
 }
 
 /* Read and claim the next batch into the (empty) queue. */
@@ -429,8 +556,17 @@ static void send_all(struct run *r)
 			r->qcount--;
 		}
 		if (api_held(r->api) == 0 && r->qcount == 0 &&
-		    (r->input_done || r->stopping))
-			break;
+		    (r->input_done || r->stopping)) {
+			if (r->stopping || r->nwaiting == 0)
+				break;
+			/* our own letters are done: look at the held ones */
+			if (clock_ms() >= r->next_look_ms) {
+				flush(r);
+				if (!r->stopping)
+					look_again(r);
+				continue;
+			}
+		}
 		if (api_run(r->api, 100, r->err, sizeof(r->err)) < 0) {
 			log_error(r->log, "%s", r->err);
 			begin_stop(r);
@@ -448,6 +584,7 @@ static void send_all(struct run *r)
 	while (api_take(r->api, &d))
 		on_done(r, &d);
 	flush(r);
+	give_up_waiting(r);
 }
 
 static int run_init(struct run *r, const struct run_opts *o)
@@ -485,6 +622,8 @@ static void run_release(struct run *r)
 	free(r->results);
 	free(r->texts);
 	free(r->releases);
+	give_up_waiting(r); /* frees what a failed run kept */
+	free(r->waiting);
 }
 
 /*

@@ -21,6 +21,8 @@ struct run_opts {
 	char *const *files; /* "-" is standard input */
 	size_t nfiles;
 	int dry_run;	      /* read and check only: no store, no api */
+	int wait;	      /* --wait: wait for ids other live runs hold */
+	long wait_poll_ms;    /* first pause between looks at them */
 	unsigned claim_batch; /* ids claimed per store round trip */
 	unsigned slots;	      /* letters the api holds at most */
 	long flush_ms;	      /* results wait at most this long */
@@ -36,7 +38,9 @@ struct run_opts {
 struct run_stats {
 	unsigned long letters, delivered, not_delivered, rejected, errors;
 	unsigned long skipped, deferred, invalid, requests;
-	unsigned long held;	/* of skipped: claimed by another run */
+	unsigned long held;	      /* of skipped: claimed by another run */
+	unsigned long done_elsewhere; /* of skipped: --wait saw another run
+					 finish it */
 	unsigned long in_doubt; /* of deferred: abandoned in flight, claimed */
 	unsigned long unrecorded; /* answers the store did not take */
 	double seconds;

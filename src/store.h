@@ -60,6 +60,12 @@ enum claim {
 	CLAIM_OK,   /* the id is ours to send */
 	CLAIM_DONE, /* a finished record exists: skip */
 	CLAIM_HELD, /* another run holds a claim on it: skip, run again later */
+	/*
+	 * A claim whose run is gone (store_claim_abandoned()) and that was
+	 * not taken over because --reclaim was not given.  Optional: a
+	 * backend that cannot tell says CLAIM_HELD.
+	 */
+	CLAIM_STALE,
 };
 
 /* The outcome of one sent letter. */

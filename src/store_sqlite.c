@@ -262,7 +262,7 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 	*rc = sqlite3_step(q->state);
 	if (*rc == SQLITE_ROW) {
 		c = sqlite3_column_int(q->state, 0) ? CLAIM_HELD : CLAIM_DONE;
-		abandoned = c == CLAIM_HELD && q->reclaim &&
+		abandoned = c == CLAIM_HELD &&
 			    store_claim_abandoned(
 				    (const char *)sqlite3_column_text(q->state,
 								      1),
@@ -275,6 +275,8 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 		c = CLAIM_DONE; /* released between insert and look: skip */
 	}
 	sqlite3_reset(q->state);
+	if (abandoned && !q->reclaim)
+		return CLAIM_STALE;
 	if (abandoned && *rc == SQLITE_DONE) {
 		sqlite3_bind_text(q->takeover, 3, now, -1, SQLITE_STATIC);
 		*rc = step_id(q->takeover, id);

@@ -22,14 +22,16 @@ void summary_line(const struct run_stats *st, char *out, size_t outlen)
 int summary_json(const struct run_stats *st, FILE *out)
 {
 	json_t *o = json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "letters",
-		(json_int_t)st->letters, "delivered", (json_int_t)st->delivered,
-		"not_delivered", (json_int_t)st->not_delivered, "rejected",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}",
+		"letters", (json_int_t)st->letters, "delivered",
+		(json_int_t)st->delivered, "not_delivered",
+		(json_int_t)st->not_delivered, "rejected",
 		(json_int_t)st->rejected, "errors", (json_int_t)st->errors,
 		"skipped", (json_int_t)st->skipped, "deferred",
 		(json_int_t)st->deferred, "invalid", (json_int_t)st->invalid,
 		"requests", (json_int_t)st->requests, "seconds",
-		(double)(long long)(st->seconds * 1000) / 1000);
+		(double)(long long)(st->seconds * 1000) / 1000,
+		"done_elsewhere", (json_int_t)st->done_elsewhere);
 	int rc = -1;
 
 	if (o == NULL)

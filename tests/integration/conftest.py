@@ -91,7 +91,8 @@ MOCK_BIN = Path(os.environ.get("MOCK_API_BIN",
 SENDER_TZ = "XST-7"
 
 JSON_KEYS = {"letters", "delivered", "not_delivered", "rejected", "errors",
-             "skipped", "deferred", "invalid", "requests", "seconds"}
+             "skipped", "deferred", "invalid", "requests", "seconds",
+             "done_elsewhere"}
 
 # SPEC section 7, e.g.
 # sender: 1000 letters: 812 delivered, 171 not delivered, 3 rejected,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NOW 1700000000 /* 2023-11-14 22:13:20 UTC */
 
@@ -44,9 +45,10 @@ static int setup(struct fixture *f, const char *path)
 	return 0;
 }
 
+/* A run of another host ("host" is not ours), within its lease. */
 static struct store *open_as(struct fixture *f, const char *owner)
 {
-	struct store_owner o = { .name = owner };
+	struct store_owner o = { .name = owner, .claim_lease = 3600 };
 	struct store *s;
 
 	err[0] = '\0';
@@ -379,14 +381,52 @@ out:
 	cfg_release(&f.cfg);
 }
 
+/*
+ * A claim whose run is gone: CLAIM_STALE without --reclaim (for --wait,
+ * which stops waiting for it), taken over with it; a live claim of
+ * another host within its lease stays CLAIM_HELD either way.
+ */
+static void test_stale_claims(void)
+{
+	static const uint32_t ids[] = { 1, 2 };
+	char host[256] = "", dead[300];
+	struct store_owner w = { .name = "w", .claim_lease = 3600 };
+	struct store_owner rc = { .name = "r",
+				  .reclaim = 1,
+				  .claim_lease = 3600 };
+	struct fixture f;
+	struct store *a = NULL, *b = NULL, *watcher = NULL, *reclaimer = NULL;
+
+	if (setup(&f, h_tmp("stale.db")) < 0)
+		return;
+	gethostname(host, sizeof(host) - 1);
+	/* this host, a pid that cannot exist (above pid_max) */
+	snprintf(dead, sizeof(dead), "%s:99999999:1", host);
+	if ((a = open_as(&f, dead)) == NULL ||
+	    (b = open_as(&f, "otherhost:1:1")) == NULL)
+		goto out;
+	claim(a, ids, 1, (const enum claim[]){ CLAIM_OK });
+	claim(b, ids + 1, 1, (const enum claim[]){ CLAIM_OK });
+	watcher = store_open(f.ops, &f.cfg, &w, err, sizeof(err));
+	reclaimer = store_open(f.ops, &f.cfg, &rc, err, sizeof(err));
+	if (!CHECK(watcher != NULL && reclaimer != NULL))
+		goto out;
+	claim(watcher, ids, 2, (const enum claim[]){ CLAIM_STALE, CLAIM_HELD });
+	claim(reclaimer, ids, 2, (const enum claim[]){ CLAIM_OK, CLAIM_HELD });
+	claim(watcher, ids, 1, (const enum claim[]){ CLAIM_HELD });
+out:
+	store_close(a);
+	store_close(b);
+	store_close(watcher);
+	store_close(reclaimer);
+	cfg_release(&f.cfg);
+}
+
 static const struct h_test tests[] = {
-	TEST(test_claim_finish_claim),
-	TEST(test_release),
-	TEST(test_id_range_and_big_batch),
-	TEST(test_ts_is_utc),
-	TEST(test_schema),
-	TEST(test_open_fails),
-	TEST(test_claim_all_or_nothing),
+	TEST(test_stale_claims), TEST(test_claim_finish_claim),
+	TEST(test_release),	 TEST(test_id_range_and_big_batch),
+	TEST(test_ts_is_utc),	 TEST(test_schema),
+	TEST(test_open_fails),	 TEST(test_claim_all_or_nothing),
 	{ NULL, NULL },
 };
 

@@ -24,6 +24,7 @@ static struct run_stats example(void)
 	st.invalid = 0;
 	st.requests = 1013;
 	st.seconds = 12.3;
+	st.done_elsewhere = 3; /* of the skipped */
 	return st;
 }
 
@@ -50,9 +51,9 @@ static void test_line(void)
 static void test_json(void)
 {
 	static const char *const keys[] = {
-		"letters", "delivered", "not_delivered", "rejected", "errors",
-		"skipped", "deferred",	"invalid",	 "requests", "seconds",
-		NULL,
+		"letters",  "delivered", "not_delivered",  "rejected",
+		"errors",   "skipped",	 "deferred",	   "invalid",
+		"requests", "seconds",	 "done_elsewhere", NULL,
 	};
 	static const long want[] = { 1000, 812, 171, 2, 1, 10, 4, 0, 1013 };
 	struct run_stats st = example();
@@ -77,10 +78,10 @@ static void test_json(void)
 		printf("    '%s': %s\n", text, jerr.text);
 		return;
 	}
-	CHECK_INT_EQ(json_object_size(o), 10);
+	CHECK_INT_EQ(json_object_size(o), 11);
 	json_object_foreach(o, key, v)
 	{
-		if (i < 10)
+		if (i < 11)
 			CHECK_STR_EQ(key, keys[i]); /* SPEC's order */
 		if (i < 9)
 			CHECK(json_is_integer(v) &&
@@ -90,6 +91,8 @@ static void test_json(void)
 	v = json_object_get(o, "seconds");
 	CHECK(json_is_number(v) && json_number_value(v) > 12.29 &&
 	      json_number_value(v) < 12.31);
+	v = json_object_get(o, "done_elsewhere");
+	CHECK(json_is_integer(v) && json_integer_value(v) == 3);
 	json_decref(o);
 }
 
