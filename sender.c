@@ -16,6 +16,7 @@
 #include "src/summary.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -311,9 +312,9 @@ static int verdict(const struct run_stats *st)
  * JSON object.  With -q a run that ends with exit 0 says nothing at all.
  */
 static void report(const struct options *o, const struct run_stats *st, int rc,
-		   struct log *log)
+		   const char *journal, struct log *log)
 {
-	char line[512];
+	char line[512], why[64];
 
 	log_finish(log);
 	if (o->dry_run)
@@ -321,7 +322,14 @@ static void report(const struct options *o, const struct run_stats *st, int rc,
 			 "dry run: %lu valid letters, nothing was sent or "
 			 "written",
 			 st->letters - st->skipped - st->invalid);
-	if (st->held)
+	if (st->held && journal_pending(journal, why, sizeof(why)) != 0)
+		log_warn(log,
+			 "%lu letters are claimed by another run, by a killed "
+			 "one, or by one whose answers wait in the journal "
+			 "'%s': run sender --replay %s first (then see "
+			 "--reclaim)",
+			 st->held, journal, journal);
+	else if (st->held)
 		log_warn(log,
 			 "%lu letters are claimed by another run (or by a "
 			 "killed one: see --reclaim); run again later",
@@ -339,6 +347,48 @@ static void report(const struct options *o, const struct run_stats *st, int rc,
 			  "cannot write the JSON summary to standard output");
 }
 
+/*
+ * SPEC 8, the journal comes first: answers a failed database could not
+ * take are replayed before this run claims anything, so that no id whose
+ * answer waits in the journal is claimed (--reclaim) and sent again.  A
+ * journal replayed is kept as JOURNAL.replayed.  0, or the exit status
+ * when the run must not claim.
+ */
+static int journal_first(const char *path, struct store *store, struct log *log)
+{
+	char err[1024], done[4200];
+	unsigned long n = 0;
+	struct journal_reader *j;
+	enum journal_replay rc;
+	int pending = journal_pending(path, err, sizeof(err));
+
+	if (pending == 0)
+		return 0;
+	j = pending > 0 ? journal_open(path, err, sizeof(err)) : NULL;
+	rc = j ? journal_replay(j, store, &n, err, sizeof(err)) : JOURNAL_BAD;
+	journal_close(j);
+	if (rc != JOURNAL_REPLAYED) {
+		log_error(log,
+			  "the journal '%s' holds answers not yet recorded and "
+			  "could not be replayed (%s); nothing was claimed or "
+			  "sent: fix that and run sender --replay %s",
+			  path, err, path);
+		return rc == JOURNAL_BAD ? EXIT_INPUT : EXIT_STORAGE;
+	}
+	snprintf(done, sizeof(done), "%s.replayed", path);
+	if (rename(path, done) != 0)
+		log_warn(log,
+			 "replayed the journal '%s' but cannot rename it to "
+			 "'%s' (%s): the next run replays it again, which "
+			 "changes nothing",
+			 path, done, strerror(errno));
+	log_warn(log,
+		 "replayed %lu answers from the journal '%s' before claiming "
+		 "anything (kept as '%s')",
+		 n, path, done);
+	return 0;
+}
+
 static int send_files(const struct options *o, const struct cfg *cfg,
 		      struct log *log)
 {
@@ -352,6 +402,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	struct api *api = NULL;
 	struct run_stats st;
 	struct progress progress;
+	int rc;
 
 	if (owner_make(owner_name, sizeof(owner_name), err, sizeof(err)) < 0) {
 		log_error(log, "%s; nothing was sent", err);
@@ -385,6 +436,11 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 			log_error(log, "%s; nothing was sent", err);
 			return EXIT_STORAGE;
 		}
+		rc = journal_first(ro.journal, store, log);
+		if (rc != 0) {
+			store_close(store);
+			return rc;
+		}
 		api = api_new(&ao, err, sizeof(err));
 		if (api == NULL) {
 			log_error(log, "%s", err);
@@ -396,7 +452,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	log->progress = NULL;
 	api_free(api);
 	store_close(store);
-	report(o, &st, verdict(&st), log);
+	report(o, &st, verdict(&st), ro.journal, log);
 	return verdict(&st);
 }
 

@@ -234,3 +234,19 @@ enum journal_replay journal_replay(struct journal_reader *j,
 	}
 	return JOURNAL_REPLAYED;
 }
+
+int journal_pending(const char *path, char *err, size_t errlen)
+{
+	struct journal_reader *j;
+	struct store_result r;
+	int rc;
+
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	j = journal_open(path, err, errlen);
+	if (j == NULL)
+		return -1;
+	rc = journal_next(j, &r, err, errlen);
+	journal_close(j);
+	return rc;
+}

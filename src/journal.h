@@ -54,4 +54,10 @@ enum journal_replay journal_replay(struct journal_reader *j,
 				   struct store *store, unsigned long *recorded,
 				   char *err, size_t errlen);
 
+/*
+ * 1 if path holds at least one outcome, 0 if it is missing or holds none,
+ * -1 with err if it cannot be read or its first line is bad.
+ */
+int journal_pending(const char *path, char *err, size_t errlen);
+
 #endif

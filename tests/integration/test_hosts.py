@@ -80,6 +80,14 @@ class BedMariaDB:
         assert p.returncode == 0, "mariadb.sh start: %s" % p.stderr
         self.started = True
 
+    def kill(self):
+        p = self._script("kill", str(self.dir))
+        assert p.returncode == 0, p.stderr
+
+    def restart(self):
+        p = self._script("start", str(self.dir))
+        assert p.returncode == 0, p.stderr
+
     def sql(self, statement):
         p = self._script("sql", str(self.dir), statement)
         assert p.returncode == 0, "%s: %s" % (statement, p.stderr)
@@ -110,13 +118,33 @@ class BedFerretDB:
         return self.dir / "ferretdb.sock"
 
     def ensure(self):
-        if self.proc is not None:
-            return
+        if self.proc is None:
+            self.start()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self):
+        self.start()
+        # the first command after a restart may still meet the old socket
+        assert wait_for(lambda: self._ping(), 30), "FerretDB is not back"
+
+    def _ping(self):
+        try:
+            self.client().admin.command("ping")
+            return True
+        except Exception:
+            return False
+
+    def start(self):
         p = subprocess.run(["bash", str(FERRETDB_SH), "build"],
                            capture_output=True, text=True, timeout=1800)
         if p.returncode != 0:
             pytest.skip("no FerretDB: %s" % p.stderr.strip()[-500:])
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        if self.unix.exists():
+            self.unix.unlink()
         log = open(self.dir / "ferretdb.log", "ab")
         self.proc = self.host.popen(
             [p.stdout.strip(), "--handler=sqlite",
@@ -469,3 +497,106 @@ def test_wait_sqlite_one_host(lab, mocks, tmp_path):
                       concurrency=8) for f in files]
     results = [r.finish(timeout=150) for r in runs]
     check_waited_runs(results, per_file, m, store, n_ids)
+
+
+def read_journal(path):
+    """The ids of a journal (see src/journal.h): one tab-separated line per
+    answer after a comment line."""
+    ids = []
+    if Path(path).exists():
+        for line in Path(path).read_text().splitlines():
+            if line and not line.startswith("#"):
+                ids.append(int(line.split("\t")[0]))
+    return ids
+
+
+def test_journal_before_reclaim(lab, net_store, mocks, tmp_path):
+    """The database killed mid-run past reconnect_timeout: exit 4, the
+    answers it could not take go to the journal.  Then, the database back,
+    a run with --reclaim on the same file: not one journaled id is POSTed
+    again (the journal is replayed before anything is claimed), and every
+    id ends done."""
+    server = lab.mariadb if net_store.name == "mysql" else lab.ferretdb
+    journal = tmp_path / "sender.journal"
+    plain = net_store.config_section
+
+    def config_section(**kw):
+        # the journal in [store], a short reconnect_timeout in the
+        # backend's own section (the last one)
+        return plain(**kw).replace(
+            "[store]\n", "[store]\njournal = %s\n" % journal, 1) + \
+            "reconnect_timeout = 1\n"
+    net_store.config_section = config_section
+    ids = list(range(1, 401))
+    f = write_letters(tmp_path / "j.xml", ids)
+    m = mocks("--latency-ms", 40)
+    h = lab.host()
+    a = lab.start(h, net_store, m, [f, "--json"], tmp_path, concurrency=8)
+    assert wait_for(lambda: len(m.posts_per_id()) >= 60, 30)
+    server.kill()
+    try:
+        ra = a.finish(timeout=120)
+    finally:
+        server.restart()
+    assert ra.code == 4, ra
+    journaled = read_journal(journal)
+    assert journaled, "nothing was journaled:\n%s" % ra
+    before = m.posts_per_id()
+    rb = lab.start(h, net_store, m, [f, "--reclaim", "--json"], tmp_path,
+                   concurrency=8).finish()
+    after = m.posts_per_id()
+    again = sorted(i for i in journaled if after[i] > before[i])
+    assert not again, "%d journaled ids POSTed again: %s\n%s" % (
+        len(again), again[:20], rb)
+    assert rb.code == 0, rb
+    rows = net_store.rows()
+    assert set(rows) == set(ids)
+    assert all(st == 1 for ts, st in rows.values())
+
+
+# ------------------------------------------------ the journal, one host
+
+JOURNAL_HEADER = "# sender journal 1: apply with 'sender --replay FILE'\n"
+
+
+def journal_config(sender, api_url, journal):
+    return sender.config(api_url).replace(
+        "[store]\n", "[store]\njournal = %s\n" % journal, 1)
+
+
+def test_pending_journal_is_replayed_before_claiming(store, sender, mock,
+                                                    tmp_path):
+    """A journal with answers of ids 3 and 4 (as a run that lost its
+    database leaves it): the next run records them first and does not
+    POST them; the journal is kept aside as JOURNAL.replayed."""
+    m = mock()
+    journal = tmp_path / "sender.journal"
+    journal.write_text(JOURNAL_HEADER +
+                       "3\t2024-01-02 03:04:05\t1\t1\t\n"
+                       "4\t2024-01-02 03:04:06\t0\t2\t\n")
+    f = write_letters(tmp_path / "l.xml", range(1, 7))
+    r = sender.run([f, "--json"],
+                   config=journal_config(sender, m.url, journal))
+    assert r.code == 0, r
+    assert str(journal) in r.err and "replayed 2 answers" in r.err, r
+    assert set(m.posts_per_id()) == {1, 2, 5, 6}
+    rows = store.rows()
+    assert rows[3] == ("2024-01-02 03:04:05", 1)
+    assert rows[4] == ("2024-01-02 03:04:06", 0)
+    assert not journal.exists()
+    assert Path(str(journal) + ".replayed").exists()
+
+
+def test_bad_journal_refuses_to_claim(store, sender, mock, tmp_path):
+    """A journal that cannot be replayed (a bad line): nothing is claimed
+    or POSTed, and the message names the journal to replay."""
+    m = mock()
+    journal = tmp_path / "sender.journal"
+    journal.write_text(JOURNAL_HEADER + "3\tnot a time\t1\t1\t\n")
+    f = write_letters(tmp_path / "l.xml", range(1, 7))
+    r = sender.run([f], config=journal_config(sender, m.url, journal))
+    assert r.code == 3, r
+    assert "sender --replay %s" % journal in r.err, r
+    assert not m.posts_per_id()
+    assert not store.claimed_ids() and 3 not in store.rows()
+    assert journal.exists()
