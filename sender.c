@@ -419,6 +419,10 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.dry_run = o->dry_run;
 	ro.wait = o->wait || cfg_bool(cfg, "store", "wait");
 	ro.wait_poll_ms = 250;
+	/* a claim held longer than its lease is one --reclaim may take:
+	 * waiting longer for it would be waiting for a dead run */
+	ro.wait_max_ms = (long)cfg_uint(cfg, "store", "claim_lease") * 1000 +
+			 1000;
 	ro.claim_batch = ao.concurrency * 4 < 64 ? 64 : ao.concurrency * 4;
 	if (ro.claim_batch > CLAIM_BATCH_MAX)
 		ro.claim_batch = CLAIM_BATCH_MAX;

@@ -64,10 +64,11 @@ struct run {
 	 */
 	struct pending *waiting;
 	size_t nwaiting, waiting_room, waiting_bytes;
-	size_t look_from;  /* the next batch to look at */
-	int waiting_full;  /* the cap was met: said once */
-	int moved;	   /* a letter left the wait in this pass */
-	long next_look_ms; /* when to look at them again */
+	size_t look_from;   /* the next batch to look at */
+	int waiting_full;   /* the cap was met: said once */
+	int moved;	    /* a letter left the wait in this pass */
+	long next_look_ms;  /* when to look at them again */
+	long wait_until_ms; /* 0 until the wait begins */
 	long look_pause_ms;
 
 	int stopping;
@@ -560,6 +561,17 @@ static void send_all(struct run *r)
 			if (r->stopping || r->nwaiting == 0)
 				break;
 			/* our own letters are done: look at the held ones */
+			if (r->wait_until_ms == 0)
+				r->wait_until_ms = clock_ms() +
+						   r->o->wait_max_ms;
+			if (clock_ms() >= r->wait_until_ms) {
+				log_warn(r->log,
+					 "gave up waiting for %zu letters held "
+					 "by other runs after %ld s ([store] "
+					 "claim_lease)",
+					 r->nwaiting, r->o->wait_max_ms / 1000);
+				break;
+			}
 			if (clock_ms() >= r->next_look_ms) {
 				flush(r);
 				if (!r->stopping)

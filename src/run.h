@@ -23,6 +23,7 @@ struct run_opts {
 	int dry_run;	      /* read and check only: no store, no api */
 	int wait;	      /* --wait: wait for ids other live runs hold */
 	long wait_poll_ms;    /* first pause between looks at them */
+	long wait_max_ms;     /* then give up on the ones still held */
 	unsigned claim_batch; /* ids claimed per store round trip */
 	unsigned slots;	      /* letters the api holds at most */
 	long flush_ms;	      /* results wait at most this long */
