@@ -160,3 +160,9 @@ bench: all
 # records/s of each store in one 100,000-letter run (FerretDB: minutes)
 bench-stores: all
 	@bench/store_rates.sh
+
+# aggregate letters/s of 1, 2 and 4 sender hosts on one MariaDB, on the
+# namespace test bed (root), -j 32 each against a 20 ms mock API
+.PHONY: bench-hosts
+bench-hosts: all
+	@/usr/bin/python3 bench/hosts.py

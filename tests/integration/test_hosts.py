@@ -637,3 +637,51 @@ def test_wait_does_not_wait_for_a_dead_run(store, sender, mock, tmp_path):
     assert r.code == 0, r
     assert r.json()["delivered"] == len(held), r
     assert set(fast.posts_per_id()) == set(range(1, 101))
+
+
+def test_wait_sends_what_the_other_run_releases(store, sender, mock,
+                                               tmp_path, request):
+    """A run holds claims (slow API) when a --wait run on the same file
+    meets them; the first is stopped with SIGTERM and releases the claims
+    it did not send: the waiting run claims and sends those, counts the
+    ones the first finished as done_elsewhere, and exits 0.  Every id is
+    POSTed once over both runs."""
+    if store.name == "sqlite":
+        request.applymarker(pytest.mark.xfail(
+            reason="needs the /proc/PID/stat field 22 fix of branch store",
+            strict=False))
+    slow, fast = mock("--latency-ms", 1500), mock()
+    ids = range(1, 121)
+    f = write_letters(tmp_path / "r.xml", ids)
+    a, aout, aerr = sender.popen([f, "--json"], api_url=slow.url,
+                                 concurrency=2)
+
+    def claimed():
+        try:
+            return len(store.claimed_ids()) >= 60
+        except Exception:  # the schema is not there yet
+            return False
+    try:
+        assert wait_for(claimed, 20)
+        w, wout, werr = sender.popen([f, "--wait", "--json"],
+                                     api_url=fast.url, concurrency=8)
+        # w has sent the rest and is waiting when no id is left unclaimed
+        assert wait_for(lambda: len(store.rows()) == len(ids) and
+                        len(fast.posts_per_id()) > 0, 20)
+        time.sleep(0.5)
+        assert w.poll() is None, "the --wait run did not wait"
+    finally:
+        a.send_signal(signal.SIGTERM)
+        a.wait(30)
+    ra = result_of(a, aout, aerr)
+    w.wait(60)
+    rw = result_of(w, wout, werr)
+    assert ra.code == 143, ra
+    assert rw.code == 0, rw
+    sa, sw = ra.json(), rw.json()
+    assert sa["delivered"] > 0 and sa["deferred"] > 0, ra
+    assert sw["done_elsewhere"] == sa["delivered"], (ra, rw)
+    assert sw["delivered"] == len(ids) - sa["delivered"], rw
+    posts = slow.posts_per_id() + fast.posts_per_id()
+    assert set(posts) == set(ids) and set(posts.values()) == {1}, posts
+    assert not store.claimed_ids()
