@@ -170,14 +170,14 @@ class BedMock(Mock):
     """tests/mock_api in the API host, listening on its address.  The
     test reaches its /stats and /flush through that host."""
 
-    def __init__(self, host, workdir, options):
+    def __init__(self, host, workdir, options, port):
         workdir.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.log_path = workdir / "requests.log"
         self.options = list(options)
         self._stderr = open(workdir / "mock.stderr", "w+")
         self._final_stats = None
-        self.port = API_PORT
+        self.port = port
         self.base = "http://%s:%d" % (host.addr, self.port)
         self.url = self.base + "/api.php"
         port_file = workdir / "port"
@@ -256,10 +256,19 @@ class Lab:
             s.setup()
         return s
 
+    def all_file(self, tmp_path, files):
+        """One file with the letters of all of files."""
+        text = [Path(f).read_text().splitlines() for f in files]
+        out = tmp_path / "all.xml"
+        out.write_text("\n".join(text[0][:2] + [line for t in text
+                                                  for line in t[2:-1]] +
+                                 text[0][-1:]) + "\n")
+        return out
+
     def mock(self, tmp_path, *options):
         self.seq += 1
         return BedMock(self.api, tmp_path / ("mock%d" % self.seq),
-                       [str(o) for o in options])
+                       [str(o) for o in options], API_PORT + self.seq)
 
     def start(self, host, store, mock, args, tmp_path, extra="", **cfg):
         """sender -c CONFIG ARGS on host, against mock and store."""
@@ -685,3 +694,115 @@ def test_wait_sends_what_the_other_run_releases(store, sender, mock,
     posts = slow.posts_per_id() + fast.posts_per_id()
     assert set(posts) == set(ids) and set(posts.values()) == {1}, posts
     assert not store.claimed_ids()
+
+
+# ------------------------------------------------ --reclaim beside live runs
+
+def test_reclaim_beside_a_live_run(store, sender, mock, tmp_path, request):
+    """One host: a live run holding claims (slow API), a third run killed
+    with SIGKILL holding others; a second run with --reclaim takes over
+    every claim of the killed run and none of the live one's (the live
+    run's claims name a process that still exists)."""
+    if store.name == "sqlite" or store.name == "mongodb":
+        request.applymarker(pytest.mark.xfail(
+            reason="needs the /proc/PID/stat field 22 fix of branch store",
+            strict=False))
+    if store.name == "mysql":
+        request.applymarker(pytest.mark.xfail(
+            reason="needs the claims table of MySQL (issue 12, item 5)",
+            strict=False))
+    slow_live, slow_dead, fast = (mock("--latency-ms", 4000),
+                                  mock("--latency-ms", 4000), mock())
+    live_ids, dead_ids = range(1, 101), range(101, 201)
+    f_live = write_letters(tmp_path / "live.xml", live_ids)
+    f_dead = write_letters(tmp_path / "dead.xml", dead_ids)
+    f_all = write_letters(tmp_path / "all.xml", range(1, 201))
+
+    def claimed(ids):
+        def pred():
+            try:
+                return bool(store.claimed_ids() & set(ids))
+            except Exception:  # the schema is not there yet
+                return False
+        return pred
+    live, lout, lerr = sender.popen([f_live], api_url=slow_live.url,
+                                    concurrency=2)
+    k, _, _ = sender.popen([f_dead], api_url=slow_dead.url, concurrency=2)
+    try:
+        assert wait_for(claimed(live_ids), 20)
+        assert wait_for(claimed(dead_ids), 20)
+        k.kill()
+        k.wait()
+        dead_claims = store.claimed_ids() & set(dead_ids)
+        live_claims = store.claimed_ids() & set(live_ids)
+        r = sender.run([f_all, "--reclaim", "--json"], api_url=fast.url,
+                       run_timeout=60)
+        assert live.poll() is None, "the live run ended too soon"
+    finally:
+        live.send_signal(signal.SIGTERM)
+        live.wait(30)
+    sent = set(fast.posts_per_id())
+    assert not sent & live_claims, "took the live run's claims: %s\n%s" % (
+        sorted(sent & live_claims)[:20], r)
+    assert dead_claims <= sent, "left the killed run's claims: %s\n%s" % (
+        sorted(dead_claims - sent)[:20], r)
+    assert r.code == 1, r  # the live run's letters: claimed elsewhere
+
+
+def test_host_killed_whole_then_reclaim(lab, net_store, mocks, tmp_path,
+                                        request):
+    """Three hosts send; one is killed whole (SIGKILL to everything in
+    it) mid-run while the other two keep sending.  A fourth host runs
+    --reclaim with a short claim_lease once the dead host's claims are
+    older than it: it takes over exactly the dead host's claims, none of
+    the live runs' (theirs are younger: they keep claiming as they go);
+    in the end every id is done, and the only ids POSTed twice are ones
+    the dead host had claimed."""
+    if net_store.name == "mysql":
+        request.applymarker(pytest.mark.xfail(
+            reason="needs the claims table of MySQL (issue 12, item 5)",
+            strict=False))
+    # a live run holds a claim for the time it takes to send a claim batch
+    # (64 letters at -j 8 and 200 ms: 1.6 s, more on a loaded machine):
+    # the lease must be well above that, or the rule takes live claims
+    lease = 6
+    plain = net_store.config_section
+    net_store.config_section = lambda **kw: plain(**kw).replace(
+        "[store]\n", "[store]\nclaim_lease = %d\n" % lease, 1)
+    m = mocks("--latency-ms", 200)
+    per_host = 500
+    ids = [range(1 + k * per_host, 1 + (k + 1) * per_host) for k in range(3)]
+    files = [write_letters(tmp_path / ("k%d.xml" % k), ids[k])
+             for k in range(3)]
+    hosts = [lab.host() for _ in range(3)]
+    runs = [lab.start(h, net_store, m, [f, "--json"], tmp_path,
+                      concurrency=8) for h, f in zip(hosts, files)]
+    dead = set(ids[2])
+    assert wait_for(lambda: len(set(m.posts_per_id()) & dead) >= 16, 30)
+    hosts[2].kill()
+    dead_claims = net_store.claimed_ids() & dead
+    assert dead_claims, "the dead host held no claims"
+    time.sleep(lease + 1)
+    assert all(r.p.poll() is None for r in runs[:2]), \
+        "a live run ended before --reclaim: the test proves nothing"
+    live_claims = net_store.claimed_ids() - dead
+    # the reclaiming host gets an API of its own, to tell its POSTs apart
+    m2 = mocks()
+    rr = lab.start(lab.host(), net_store, m2,
+                   [lab.all_file(tmp_path, files), "--reclaim", "--json"],
+                   tmp_path, concurrency=8).finish()
+    results = [r.finish() for r in runs[:2]]
+    for r in results:
+        assert r.code in (0, 1), r
+    assert rr.code in (0, 1), rr
+    by_reclaim = set(m2.posts_per_id())
+    assert dead_claims <= by_reclaim, sorted(dead_claims - by_reclaim)[:20]
+    assert not by_reclaim & live_claims, sorted(by_reclaim & live_claims)
+    posts = m.posts_per_id() + m2.posts_per_id()
+    twice = {i for i, n in posts.items() if n > 1}
+    assert twice <= dead_claims, "POSTed twice (live hosts, reclaim): %s" % [
+        (i, m.posts_per_id()[i], m2.posts_per_id()[i])
+        for i in sorted(twice - dead_claims)[:20]]
+    rows = net_store.rows()
+    assert set(rows) == set(range(1, 3 * per_host + 1))
+    assert not net_store.claimed_ids()
