@@ -45,6 +45,31 @@ ALL_BACKENDS = [b for b in _backend_names()
 
 # ------------------------------------------------------------- servers
 
+def make_certificates(directory, addr):
+    """A CA, a server certificate it signs for addr (IP SAN) and the
+    name "db", and a second CA that signed nothing: paths by name."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+
+    def ssl(*args):
+        p = subprocess.run(["openssl"] + [str(a) for a in args],
+                           capture_output=True, text=True, cwd=d)
+        assert p.returncode == 0, p.stderr
+    for ca in ("ca", "wrong-ca"):
+        ssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out",
+            ca + ".pem", "-days", "2", "-subj", "/CN=sender test " + ca)
+    ssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=db")
+    (d / "san.ext").write_text("subjectAltName = IP:%s, DNS:db\n" % addr)
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
+        "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+        "-extfile", "san.ext")
+    return {"ca": d / "ca.pem", "cert": d / "server.pem",
+            "key": d / "server.key", "wrong-ca": d / "wrong-ca.pem"}
+
+
 class BedMariaDB:
     """tests/lib/mariadb.sh inside the database host, on TCP at its
     address; the test reads through the server's unix socket (a file,
@@ -57,6 +82,7 @@ class BedMariaDB:
         self.port = MYSQL_PORT
         self.password = "u1-" + secrets.token_hex(8)
         self.started = False
+        self.tls = {}
 
     @property
     def socket(self):
@@ -65,7 +91,10 @@ class BedMariaDB:
     def _script(self, *args):
         env = dict(os.environ, MARIADB_U1_PASSWORD=self.password,
                    MARIADB_TCP_PORT=str(self.port),
-                   MARIADB_BIND_ADDRESS=self.host.addr)
+                   MARIADB_BIND_ADDRESS=self.host.addr,
+                   MARIADB_SERVER_ARGS=" ".join(
+                       "--ssl-%s=%s" % (k, self.tls[k])
+                       for k in ("ca", "cert", "key")))
         env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
         return self.host.run(["bash", MARIADB_SH] + list(args), env=env,
                              check=False, timeout=180)
@@ -76,6 +105,7 @@ class BedMariaDB:
         if shutil.which("mariadbd", path=os.environ.get("PATH", "") +
                         ":/usr/sbin:/sbin") is None:
             pytest.skip("mariadbd is not installed (make deps-test)")
+        self.tls = make_certificates(self.dir / "tls", self.host.addr)
         p = self._script("start", str(self.dir))
         assert p.returncode == 0, "mariadb.sh start: %s" % p.stderr
         self.started = True

@@ -14,12 +14,14 @@
 # Environment: MARIADB_U1_PASSWORD (default u1pass) for user u1 (all on sender.*)
 #              MARIADB_TCP_PORT=N  also listen on 127.0.0.1:N (and add u1@'%')
 #              MARIADB_BIND_ADDRESS=A  listen on A:N instead (a test bed's host)
+#              MARIADB_SERVER_ARGS  more server options, split at spaces
+#                                  (e.g. --ssl-cert=... for TLS)
 # The server runs with --default-time-zone=+03:00 on purpose: clients must
 # store UTC themselves. Files: DIR/data, DIR/mysqld.sock, DIR/mariadb.pid,
 # DIR/mariadb.err (server log).
 set -euo pipefail
 
-usage() { sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,21s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 [ "$cmd" = start ] && mkdir -p "$2"
@@ -74,7 +76,7 @@ start() {
         [ -n "$port" ] && net=(--port="$port" --bind-address="${MARIADB_BIND_ADDRESS:-127.0.0.1}")
         mariadbd --no-defaults --user=root --datadir="$dir/data" \
             --socket="$sock" --pid-file="$pidf" --log-error="$dir/mariadb.err" \
-            "${net[@]}" "${small[@]}" --skip-name-resolve \
+            "${net[@]}" "${small[@]}" ${MARIADB_SERVER_ARGS:-} --skip-name-resolve \
             --default-time-zone=+03:00 --max-connections=200 \
             </dev/null >>"$dir/mariadb.err" 2>&1 &
         local pid=$! i
