@@ -75,8 +75,9 @@ static void usage(FILE *out)
 		"                         in flight (default 32)\n"
 		"      --dry-run          parse and check only: nothing is POSTed,\n"
 		"                         nothing is written\n"
-		"      --reclaim          also take over claims left by a killed run\n"
-		"                         (use it when no other run is active)\n"
+		"      --reclaim[=all]    also take over claims left by a killed run;\n"
+		"                         =all: also claims whose owner is unknown\n"
+		"                         (MySQL claims made before owners were kept)\n"
 		"      --wait             after its own letters, wait for the ids\n"
 		"                         other live runs hold: sent here if they\n"
 		"                         release them, done if they finish them\n"
@@ -131,7 +132,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "concurrency", required_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "reclaim", no_argument, NULL, OPT_RECLAIM },
+		{ "reclaim", optional_argument, NULL, OPT_RECLAIM },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "status", no_argument, NULL, OPT_STATUS },
@@ -157,7 +158,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_BACKEND: o->backend = optarg; break;
 		case 'j': o->concurrency = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
-		case OPT_RECLAIM: o->reclaim = 1; break;
+		case OPT_RECLAIM:
+			if (optarg && strcmp(optarg, "all") != 0) {
+				fprintf(stderr,
+					"sender: --reclaim takes no value or "
+					"=all, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			o->reclaim = optarg ? 2 : 1;
+			break;
 		case OPT_WAIT: o->wait = 1; break;
 		case OPT_REPLAY: o->replay = optarg; break;
 		case OPT_STATUS: o->status = 1; break;
@@ -516,6 +526,10 @@ static int status(const struct cfg *cfg, struct log *log)
 			       : "");
 	else if (t.claimed > 0)
 		printf("oldest claim:     unknown (this backend keeps no claim time)\n");
+	if (t.unowned > 0)
+		printf("owner unknown:    %lld (claims made before owners were "
+		       "kept: only --reclaim=all takes them)\n",
+		       t.unowned);
 	return EXIT_DONE;
 }
 

@@ -96,6 +96,7 @@ int store_totals(struct store *s, struct store_totals *out, char *err,
 			 s->ops->name);
 		return -1;
 	}
+	out->unowned = -1; /* for the backends that cannot tell */
 	return s->ops->totals(s, out, err, errlen);
 }
 

@@ -83,7 +83,10 @@ struct store_owner {
 	/*
 	 * --reclaim: a claim found without an outcome (ts NULL) is taken
 	 * over and comes back CLAIM_OK instead of CLAIM_HELD, if the run
-	 * that holds it is gone (see store_claim_abandoned()).
+	 * that holds it is gone (see store_claim_abandoned()).  2
+	 * (--reclaim=all): also a claim whose owner is unknown, made before
+	 * the backend recorded owners (MySQL's claims without a row in its
+	 * claims table).
 	 */
 	int reclaim;
 	long claim_lease; /* seconds: [store] claim_lease */
@@ -93,6 +96,8 @@ struct store_owner {
 struct store_totals {
 	long long records, delivered, not_delivered, failed, claimed;
 	long long oldest_claim_age; /* seconds */
+	/* of claimed: claims whose owner is unknown (--reclaim=all) */
+	long long unowned;
 };
 
 struct store {

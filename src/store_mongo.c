@@ -532,10 +532,13 @@ static int classify(struct store_mongo *m, struct store_net_batch *cb,
 		return 0;
 	}
 	sl->state = CLAIM_HELD;
-	if (!m->reclaim ||
-	    !store_claim_abandoned(owner, date_field(doc, "claimed_at"),
+	if (!store_claim_abandoned(owner, date_field(doc, "claimed_at"),
 				   m->lease))
 		return 0;
+	if (!m->reclaim) {
+		sl->state = CLAIM_STALE; /* its run is gone: --wait stops */
+		return 0;
+	}
 	sl->abandoned = 1;
 	if (owner && (sl->held_by = strdup(owner)) == NULL)
 		return note_own(m, "out of memory");
@@ -966,9 +969,10 @@ static void describe_hosts(struct store_mongo *m)
 
 /*
  * Options the URI does not set: fail fast when the server is not there,
- * and have every write on the server's journal before it is acknowledged
- * (a claim must survive a crash of the server, as SQLite's survives a
- * power cut).
+ * and have every write acknowledged by a majority of the replica set and
+ * on its journal (w: majority, j: true): a claim must survive a crash of
+ * the server, or a failover to a secondary that never saw it, as SQLite's
+ * survives a power cut.  Each of w and journal that the URI sets stays.
  */
 static void default_options(mongoc_uri_t *uri)
 {
@@ -984,14 +988,13 @@ static void default_options(mongoc_uri_t *uri)
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
 		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
 					       SOCKET_TIMEOUT_MS);
-	if (!mongoc_uri_has_option(uri, MONGOC_URI_JOURNAL) &&
-	    !mongoc_uri_has_option(uri, MONGOC_URI_W)) {
-		wc = mongoc_write_concern_copy(
-			mongoc_uri_get_write_concern(uri));
+	wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri));
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_W))
+		mongoc_write_concern_set_wmajority(wc, 0);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_JOURNAL))
 		mongoc_write_concern_set_journal(wc, true);
-		mongoc_uri_set_write_concern(uri, wc);
-		mongoc_write_concern_destroy(wc);
-	}
+	mongoc_uri_set_write_concern(uri, wc);
+	mongoc_write_concern_destroy(wc);
 	mongoc_uri_set_appname(uri, "sender");
 }
 

@@ -2,15 +2,23 @@
  * store_mysql: the MySQL / MariaDB backend, over MariaDB Connector/C.
  *
  * The table is exactly SPEC section 5's: id, ts, delivery_status and
- * nothing else, so a claim is a row whose ts and delivery_status are NULL
- * and it names no owner.  Every call is a few multi-row statements,
- * whatever the size of the batch:
+ * nothing else, so a claim is a row whose ts and delivery_status are NULL.
+ * Who holds a claim and since when is kept beside it, in the companion
+ * table `TABLE_claims` (id, owner, claimed_at), written in the claim's
+ * transaction and deleted with its outcome or its release (SPEC 8): so
+ * --reclaim follows the rule of the other stores and never takes a live
+ * run's claims.  A claim without a row there was made before the table
+ * existed: its owner is unknown, and only --reclaim=all takes it.  Every
+ * call is a few multi-row statements, whatever the size of the batch:
  *
- *   claim    START TRANSACTION; INSERT IGNORE ... RETURNING id; COMMIT,
- *            then, only for the ids the server did not return, one SELECT
- *            that tells a finished record from a claim held by another run
- *   finish   INSERT ... ON DUPLICATE KEY UPDATE
- *   release  DELETE ... WHERE ts IS NULL AND id IN (...)
+ *   claim    START TRANSACTION; INSERT IGNORE ... RETURNING id; INSERT
+ *            INTO TABLE_claims for the ids returned; COMMIT, then, only
+ *            for the ids the server did not return, one SELECT (joined to
+ *            the claims) that tells a finished record from a claim held
+ *            by another run, ours (a lost COMMIT) or abandoned
+ *   finish   START TRANSACTION; INSERT ... ON DUPLICATE KEY UPDATE;
+ *            DELETE FROM TABLE_claims; COMMIT
+ *   release  the same DELETEs of the claims that name this run
  *
  * The session runs in UTC (the init command sets time_zone): a TIMESTAMP
  * is converted through the session's zone, so the UTC text that
@@ -42,6 +50,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+/* The companion table is named after the table, within MySQL's 64. */
+#define CLAIMS_SUFFIX  "_claims"
+#define TABLE_NAME_MAX (64 - (sizeof(CLAIMS_SUFFIX) - 1))
+
 /* Rows per statement: far below max_allowed_packet (about 40 bytes each). */
 #define ROWS_PER_STATEMENT 1000
 /* Deadlocks (InnoDB picked us as the victim) retried at once, per call. */
@@ -55,12 +67,16 @@ struct store_mysql {
 	MYSQL *db;	      /* NULL while disconnected */
 	char *socket, *host, *user, *password, *database; /* owned */
 	unsigned port;
-	int reclaim;	/* --reclaim: take over claims without an outcome */
-	char table[65]; /* checked to be a plain identifier */
-	struct buf sql; /* the statement being built */
-	int oom;	/* building it ran out of memory */
-	unsigned code;	/* the last error: mysql_errno(), 0 for our own */
-	char msg[512];	/* and its text */
+	int reclaim;	 /* --reclaim (2: =all): see struct store_owner */
+	long lease;	 /* [store] claim_lease */
+	char *owner;	 /* owned: this run, written into its claims */
+	char *owner_sql; /* owned: the same as a literal, X'hex' */
+	char table[65];	 /* checked to be a plain identifier */
+	char claims[72]; /* table "_claims": who holds which claim */
+	struct buf sql;	 /* the statement being built */
+	int oom;	 /* building it ran out of memory */
+	unsigned code;	 /* the last error: mysql_errno(), 0 for our own */
+	char msg[512];	 /* and its text */
 };
 
 static const struct cfg_key mysql_keys[] = {
@@ -293,15 +309,68 @@ static int parse_id(const char *text, uint32_t *id)
 	return 0;
 }
 
+/* text as an SQL literal X'hex' (owned by the caller), or NULL. */
+static char *sql_literal(const char *text)
+{
+	size_t len = strlen(text);
+	char *out = malloc(2 * len + 4);
+
+	if (out == NULL)
+		return NULL;
+	out[0] = 'X';
+	out[1] = '\'';
+	mysql_hex_string(out + 2, text, (unsigned long)len);
+	len = strlen(out);
+	out[len] = '\'';
+	out[len + 1] = '\0';
+	return out;
+}
+
 /* ------------------------------------------------------------ claim */
 
 /*
+ * What a row of the look-up (id, ts IS NULL, owner, claimed_at) says:
+ * done, ours (the insert of an attempt whose COMMIT was lost), held, or
+ * held by a run that is gone: CLAIM_STALE, or with --reclaim marked
+ * abandoned for take_over().  No owner: a claim older than the claims
+ * table, taken only by --reclaim=all.
+ */
+static int classify_row(struct store_mysql *m, struct store_net_slot *sl,
+			MYSQL_ROW row)
+{
+	time_t at = row[3] ? (time_t)strtoll(row[3], NULL, 10) : -1;
+
+	free(sl->held_by);
+	sl->held_by = NULL;
+	sl->abandoned = 0;
+	if (row[1] == NULL || strcmp(row[1], "1") != 0) {
+		sl->state = CLAIM_DONE;
+		return 0;
+	}
+	if (row[2] && strcmp(row[2], m->owner) == 0) {
+		sl->state = CLAIM_OK;
+		return 0;
+	}
+	sl->state = CLAIM_HELD;
+	if (row[2] == NULL) {
+		sl->abandoned = m->reclaim == 2;
+		return 0;
+	}
+	if (!store_claim_abandoned(row[2], at, m->lease))
+		return 0;
+	if (!m->reclaim) {
+		sl->state = CLAIM_STALE;
+		return 0;
+	}
+	sl->abandoned = 1;
+	if ((sl->held_by = strdup(row[2])) == NULL)
+		return note_own(m, "out of memory");
+	return 0;
+}
+
+/*
  * Read the ids of the statement's rows.  Claiming, each one is ours;
- * classifying, the second column ("ts IS NULL") tells a claim held by
- * another run from a finished record.  With --reclaim such a claim is
- * taken over as it stands: with no owner column nothing could tell two
- * reclaiming runs apart, which is why SPEC section 6 allows --reclaim only
- * when no other run is active.
+ * classifying, classify_row() says what each one is.
  */
 static int read_ids(struct store_mysql *m, struct store_net_batch *b,
 		    int classify)
@@ -321,19 +390,43 @@ static int read_ids(struct store_mysql *m, struct store_net_batch *b,
 				m, "the server returned an id not asked for");
 			break;
 		}
-		if (classify) {
-			if (row[1] == NULL || strcmp(row[1], "1") != 0)
-				sl->state = CLAIM_DONE;
-			else
-				sl->state = m->reclaim ? CLAIM_OK : CLAIM_HELD;
-		} else {
+		if (!classify)
 			sl->state = CLAIM_OK;
-		}
+		else if ((rc = classify_row(m, sl, row)) < 0)
+			break;
 	}
 	if (rc == 0 && mysql_errno(m->db))
 		rc = note(m);
 	mysql_free_result(res);
 	return rc;
+}
+
+/* Name this run as the holder of the claims just inserted (CLAIM_OK). */
+static int own_claims(struct store_mysql *m, struct store_net_batch *cb)
+{
+	size_t done = 0, rows;
+
+	while (done < cb->n) {
+		sql_reset(m);
+		addf(m, "INSERT INTO `%s` (id, owner, claimed_at) VALUES ",
+		     m->claims);
+		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT;
+		     done++) {
+			if (cb->slots[done].dup ||
+			    cb->slots[done].state != CLAIM_OK)
+				continue;
+			addf(m, "%s(%" PRIu32 ",", rows++ ? "," : "",
+			     cb->slots[done].id);
+			add(m, m->owner_sql);
+			add(m, ",UTC_TIMESTAMP())");
+		}
+		/* a row left by a claim deleted by hand: ours now */
+		add(m, " ON DUPLICATE KEY UPDATE owner = VALUES(owner),"
+		       " claimed_at = VALUES(claimed_at)");
+		if (rows && run_sql(m) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -346,10 +439,8 @@ static int read_ids(struct store_mysql *m, struct store_net_batch *b,
  *    may first wait for their locks, e.g. while a restarted server rolls
  *    them back);
  *  - lost during COMMIT: whether it committed is unknown.  If it did, the
- *    next attempt finds our own rows and reports them CLAIM_HELD: those
- *    letters are not sent (so never twice), stay claimed, and count as
- *    held by another run; `--reclaim` sends them later.  The table has no
- *    owner column that could tell our rows from another run's.
+ *    next attempt finds our own rows, and the look-up knows them by the
+ *    owner in the claims table: CLAIM_OK, sent once.
  */
 static int claim_attempt(struct store_net *n, struct store_net_batch *cb)
 {
@@ -375,11 +466,70 @@ static int claim_attempt(struct store_net *n, struct store_net_batch *cb)
 		if (rows && read_ids(m, cb, 0) < 0)
 			goto fail;
 	}
-	if (query(m, "COMMIT") < 0)
+	if (own_claims(m, cb) < 0 || query(m, "COMMIT") < 0)
 		goto fail;
 	return 0;
 fail:
 	/* end the transaction, keeping the error that matters */
+	if (!is_lost(m->code) && m->db)
+		mysql_real_query(m->db, "ROLLBACK", 8);
+	return -1;
+}
+
+/*
+ * --reclaim: take over the abandoned claims, each only if it is still the
+ * claim that was judged abandoned: the same owner (an UPDATE that matches
+ * it), or no owner row at all (an INSERT IGNORE that finds the record
+ * still a claim).  Of two runs reclaiming at once, one wins each id.
+ */
+static int take_over(struct store_mysql *m, struct store_net_batch *cb)
+{
+	size_t i;
+	char *hex = NULL;
+
+	if (query(m, "START TRANSACTION") < 0)
+		return -1;
+	for (i = 0; i < cb->n; i++) {
+		struct store_net_slot *sl = &cb->slots[i];
+
+		if (sl->dup || sl->state != CLAIM_HELD || !sl->abandoned)
+			continue;
+		sql_reset(m);
+		if (sl->held_by) {
+			hex = sql_literal(sl->held_by);
+			if (hex == NULL)
+				goto oom;
+			addf(m, "UPDATE `%s` SET owner = ", m->claims);
+			add(m, m->owner_sql);
+			addf(m,
+			     ", claimed_at = UTC_TIMESTAMP() WHERE id = %" PRIu32
+			     " AND owner = ",
+			     sl->id);
+			add(m, hex);
+			free(hex);
+			hex = NULL;
+		} else {
+			addf(m,
+			     "INSERT IGNORE INTO `%s` (id, owner, claimed_at)"
+			     " SELECT id, ",
+			     m->claims);
+			add(m, m->owner_sql);
+			addf(m,
+			     ", UTC_TIMESTAMP() FROM `%s` WHERE id = %" PRIu32
+			     " AND ts IS NULL",
+			     m->table, sl->id);
+		}
+		if (run_sql(m) < 0)
+			goto fail;
+		if (mysql_affected_rows(m->db) == 1)
+			sl->state = CLAIM_OK;
+	}
+	if (query(m, "COMMIT") < 0)
+		goto fail;
+	return 0;
+oom:
+	note_own(m, "out of memory");
+fail:
 	if (!is_lost(m->code) && m->db)
 		mysql_real_query(m->db, "ROLLBACK", 8);
 	return -1;
@@ -393,8 +543,11 @@ static int classify_attempt(struct store_net *n, struct store_net_batch *cb)
 
 	while (done < cb->n) {
 		sql_reset(m);
-		addf(m, "SELECT id, ts IS NULL FROM `%s` WHERE id IN (",
-		     m->table);
+		addf(m,
+		     "SELECT r.id, r.ts IS NULL, c.owner,"
+		     " UNIX_TIMESTAMP(c.claimed_at) FROM `%s` r"
+		     " LEFT JOIN `%s` c ON c.id = r.id WHERE r.id IN (",
+		     m->table, m->claims);
 		for (rows = 0; done < cb->n && rows < ROWS_PER_STATEMENT;
 		     done++) {
 			const struct store_net_slot *sl = &cb->slots[done];
@@ -411,24 +564,45 @@ static int classify_attempt(struct store_net *n, struct store_net_batch *cb)
 		if (rows && read_ids(m, cb, 1) < 0)
 			return -1;
 	}
-	return 0;
+	return take_over(m, cb);
 }
 
 /* ------------------------------------------------------------ finish */
 
+/* DELETE FROM the claims table the rows of ids, of this run only if mine. */
+static int drop_claims(struct store_mysql *m, const uint32_t *ids,
+		       const struct store_result *r, size_t n, int mine)
+{
+	size_t i;
+
+	sql_reset(m);
+	addf(m, "DELETE FROM `%s` WHERE id IN (", m->claims);
+	for (i = 0; i < n; i++)
+		addf(m, "%s%" PRIu32, i ? "," : "", ids ? ids[i] : r[i].id);
+	add(m, ")");
+	if (mine) {
+		add(m, " AND owner = ");
+		add(m, m->owner_sql);
+	}
+	return run_sql(m);
+}
+
 /*
- * One upsert per chunk, each committed on its own: running it again
- * writes the same values, so a lost connection is simply retried.  A
- * record that went missing meanwhile is written anyway: an answer of the
- * API is never dropped.
+ * One upsert per chunk, each committed on its own with the deletion of
+ * its claims' rows: running it again writes the same values, so a lost
+ * connection is simply retried.  A record that went missing meanwhile is
+ * written anyway: an answer of the API is never dropped.
  */
 static int finish_attempt(struct store_net *n, struct store_net_results *fb)
 {
 	struct store_mysql *m = of_net(n);
-	size_t done = 0, rows;
+	size_t done = 0, rows, first;
 	char ts[20];
 
 	while (done < fb->n) {
+		first = done;
+		if (query(m, "START TRANSACTION") < 0)
+			return -1;
 		sql_reset(m);
 		addf(m, "INSERT INTO `%s` (id, ts, delivery_status) VALUES ",
 		     m->table);
@@ -445,33 +619,55 @@ static int finish_attempt(struct store_net *n, struct store_net_results *fb)
 		}
 		add(m, " ON DUPLICATE KEY UPDATE ts = VALUES(ts),"
 		       " delivery_status = VALUES(delivery_status)");
-		if (run_sql(m) < 0)
-			return -1;
+		if (run_sql(m) < 0 ||
+		    drop_claims(m, NULL, fb->r + first, done - first, 0) < 0 ||
+		    query(m, "COMMIT") < 0)
+			goto fail;
 	}
 	return 0;
+fail:
+	if (!is_lost(m->code) && m->db)
+		mysql_real_query(m->db, "ROLLBACK", 8);
+	return -1;
 }
 
 /* ------------------------------------------------------------ release */
 
-/* Only claims go: a record that got its ts is never deleted. */
+/*
+ * Only our own claims go: a record that got its ts is never deleted, nor
+ * a claim that names another run (one that took it over by --reclaim).
+ */
 static int release_attempt(struct store_net *n, const uint32_t *ids,
 			   size_t count)
 {
 	struct store_mysql *m = of_net(n);
-	size_t done = 0, rows;
+	size_t done = 0, rows, first;
 
 	while (done < count) {
+		first = done;
+		if (query(m, "START TRANSACTION") < 0)
+			return -1;
 		sql_reset(m);
-		addf(m, "DELETE FROM `%s` WHERE ts IS NULL AND id IN (",
-		     m->table);
+		addf(m,
+		     "DELETE r FROM `%s` r JOIN `%s` c ON c.id = r.id"
+		     " WHERE r.ts IS NULL AND c.owner = ",
+		     m->table, m->claims);
+		add(m, m->owner_sql);
+		add(m, " AND r.id IN (");
 		for (rows = 0; done < count && rows < ROWS_PER_STATEMENT;
 		     done++, rows++)
 			addf(m, "%s%" PRIu32, rows ? "," : "", ids[done]);
 		add(m, ")");
-		if (run_sql(m) < 0)
-			return -1;
+		if (run_sql(m) < 0 ||
+		    drop_claims(m, ids + first, NULL, done - first, 1) < 0 ||
+		    query(m, "COMMIT") < 0)
+			goto fail;
 	}
 	return 0;
+fail:
+	if (!is_lost(m->code) && m->db)
+		mysql_real_query(m->db, "ROLLBACK", 8);
+	return -1;
 }
 
 /* ------------------------------------------------------------ totals */
@@ -497,8 +693,22 @@ static int totals_attempt(struct store_net *n, struct store_totals *t)
 	for (i = 0; row && i < 5; i++)
 		*fields[i] = row[i] ? strtoll(row[i], NULL, 10) : 0;
 	mysql_free_result(res);
-	/* no claimed_at column in SPEC's table */
-	t->oldest_claim_age = -1;
+	if (row == NULL)
+		return note_own(m, "the server sent no totals");
+	/* the claims' age and owners, from the claims table */
+	sql_reset(m);
+	add(m, "SELECT COALESCE(TIMESTAMPDIFF(SECOND, MIN(c.claimed_at),"
+	       " UTC_TIMESTAMP()), -1), COALESCE(SUM(c.id IS NULL), 0)");
+	addf(m,
+	     " FROM `%s` r LEFT JOIN `%s` c ON c.id = r.id"
+	     " WHERE r.ts IS NULL",
+	     m->table, m->claims);
+	if ((res = select_sql(m)) == NULL)
+		return -1;
+	row = mysql_fetch_row(res);
+	t->oldest_claim_age = row && row[0] ? strtoll(row[0], NULL, 10) : -1;
+	t->unowned = row && row[1] ? strtoll(row[1], NULL, 10) : 0;
+	mysql_free_result(res);
 	return row ? 0 : note_own(m, "the server sent no totals");
 }
 
@@ -511,6 +721,17 @@ static void add_create_table(struct store_mysql *m)
 	add(m, "  `id`              INT(11) UNSIGNED    NOT NULL,\n"
 	       "  `ts`              TIMESTAMP           NULL DEFAULT NULL,\n"
 	       "  `delivery_status` TINYINT(1) UNSIGNED NULL DEFAULT NULL,\n"
+	       "  PRIMARY KEY (`id`)\n"
+	       ") ENGINE=InnoDB");
+}
+
+/* Who holds which claim, and since when: beside SPEC's table. */
+static void add_create_claims(struct store_mysql *m)
+{
+	addf(m, "CREATE TABLE IF NOT EXISTS `%s` (\n", m->claims);
+	add(m, "  `id`         INT(11) UNSIGNED NOT NULL,\n"
+	       "  `owner`      VARCHAR(320)     NOT NULL,\n"
+	       "  `claimed_at` TIMESTAMP        NULL DEFAULT NULL,\n"
 	       "  PRIMARY KEY (`id`)\n"
 	       ") ENGINE=InnoDB");
 }
@@ -731,7 +952,18 @@ static int ensure_table(struct store_mysql *m, char *err, size_t errlen)
 			 m->table, m->database, engine);
 		return -1;
 	}
-	return check_columns(m, err, errlen);
+	if (check_columns(m, err, errlen) < 0)
+		return -1;
+	sql_reset(m);
+	add_create_claims(m);
+	if (run_sql(m) < 0) {
+		snprintf(err, errlen,
+			 "MySQL at %s: cannot create table '%s' in database "
+			 "'%s': %s",
+			 m->net.where, m->claims, m->database, m->msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -818,6 +1050,8 @@ static void mysql_close_store(struct store *s)
 		explicit_bzero(m->password, strlen(m->password));
 		free(m->password);
 	}
+	free(m->owner);
+	free(m->owner_sql);
 	free(m->socket);
 	free(m->host);
 	free(m->user);
@@ -829,12 +1063,14 @@ static int mysql_check(const struct cfg *cfg, char *err, size_t errlen)
 {
 	const char *table = cfg_str(cfg, "mysql", "table");
 
-	if (!is_identifier(table)) {
+	if (!is_identifier(table) || strlen(table) > TABLE_NAME_MAX) {
 		snprintf(err, errlen,
 			 "%s: key 'table' in section [mysql]: '%s' "
-			 "is not a plain table name (1 to 64 letters, digits, "
-			 "'_' or '$')",
-			 cfg_find(cfg, "mysql", "table")->origin, table);
+			 "is not a plain table name (1 to %zu letters, digits, "
+			 "'_' or '$': the claims table is named after it, "
+			 "with '" CLAIMS_SUFFIX "')",
+			 cfg_find(cfg, "mysql", "table")->origin, table,
+			 TABLE_NAME_MAX);
 		return -1;
 	}
 	return 0;
@@ -848,6 +1084,7 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg, char *err,
 	if (mysql_check(cfg, err, errlen) < 0)
 		return -1;
 	snprintf(m->table, sizeof(m->table), "%s", table);
+	snprintf(m->claims, sizeof(m->claims), "%s" CLAIMS_SUFFIX, table);
 	m->socket = strdup(cfg_str(cfg, "mysql", "socket"));
 	m->host = strdup(cfg_str(cfg, "mysql", "host"));
 	m->user = strdup(cfg_str(cfg, "mysql", "user"));
@@ -883,9 +1120,15 @@ static struct store *mysql_open(const struct cfg *cfg,
 		return NULL;
 	}
 	m->net.base.ops = &store_mysql_ops;
-	/* owner->name is not kept: SPEC's table has no column for it */
 	m->reclaim = owner->reclaim;
+	m->lease = owner->claim_lease;
 	buf_init(&m->sql, 0);
+	m->owner = strdup(owner->name);
+	m->owner_sql = m->owner ? sql_literal(m->owner) : NULL;
+	if (m->owner_sql == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (copy_config(m, cfg, err, errlen) < 0)
 		goto fail;
 	if (connect_db(&m->net) < 0) {

@@ -412,8 +412,6 @@ def start_in_same_second(lab, hosts, store, mock, args, tmp_path, **cfg):
     return runs
 
 
-@pytest.mark.xfail(reason="needs the random part of owners (branch store); "
-                   "MongoDB sends every id twice without it", strict=False)
 def test_same_hostname_same_pid_same_second(lab, net_store, mocks,
                                             tmp_path):
     """Two hosts named alike, sender the same pid on both, started in the
@@ -522,9 +520,6 @@ def test_wait_four_hosts_overlapping_files(lab, net_store, mocks, tmp_path):
     check_waited_runs(results, per_file, m, net_store, n_ids)
 
 
-@pytest.mark.xfail(reason="needs the /proc/PID/stat field 22 fix of "
-                   "branch store: a live run's claims look abandoned",
-                   strict=False)
 def test_wait_sqlite_one_host(lab, mocks, tmp_path):
     """The same with four runs on one host sharing one SQLite file."""
     if "sqlite" not in ALL_BACKENDS:
@@ -647,8 +642,6 @@ def test_wait_does_not_wait_for_a_dead_run(store, sender, mock, tmp_path):
     """--wait meets claims of a run killed with SIGKILL: it does not wait
     for them (their run is gone), skips them as held (exit 1) and POSTs
     none; --wait --reclaim then takes them over and ends with exit 0."""
-    if store.name != "sqlite":
-        pytest.skip("only SQLite tells a dead run's claims apart yet")
     slow, fast = mock("--latency-ms", 5000), mock()
     f = write_letters(tmp_path / "d.xml", range(1, 101))
     k, out, err = sender.popen([f], api_url=slow.url, concurrency=4)
@@ -679,16 +672,12 @@ def test_wait_does_not_wait_for_a_dead_run(store, sender, mock, tmp_path):
 
 
 def test_wait_sends_what_the_other_run_releases(store, sender, mock,
-                                               tmp_path, request):
+                                               tmp_path):
     """A run holds claims (slow API) when a --wait run on the same file
     meets them; the first is stopped with SIGTERM and releases the claims
     it did not send: the waiting run claims and sends those, counts the
     ones the first finished as done_elsewhere, and exits 0.  Every id is
     POSTed once over both runs."""
-    if store.name == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            reason="needs the /proc/PID/stat field 22 fix of branch store",
-            strict=False))
     slow, fast = mock("--latency-ms", 1500), mock()
     ids = range(1, 121)
     f = write_letters(tmp_path / "r.xml", ids)
@@ -728,19 +717,11 @@ def test_wait_sends_what_the_other_run_releases(store, sender, mock,
 
 # ------------------------------------------------ --reclaim beside live runs
 
-def test_reclaim_beside_a_live_run(store, sender, mock, tmp_path, request):
+def test_reclaim_beside_a_live_run(store, sender, mock, tmp_path):
     """One host: a live run holding claims (slow API), a third run killed
     with SIGKILL holding others; a second run with --reclaim takes over
     every claim of the killed run and none of the live one's (the live
     run's claims name a process that still exists)."""
-    if store.name == "sqlite" or store.name == "mongodb":
-        request.applymarker(pytest.mark.xfail(
-            reason="needs the /proc/PID/stat field 22 fix of branch store",
-            strict=False))
-    if store.name == "mysql":
-        request.applymarker(pytest.mark.xfail(
-            reason="needs the claims table of MySQL (issue 12, item 5)",
-            strict=False))
     slow_live, slow_dead, fast = (mock("--latency-ms", 4000),
                                   mock("--latency-ms", 4000), mock())
     live_ids, dead_ids = range(1, 101), range(101, 201)
@@ -779,8 +760,7 @@ def test_reclaim_beside_a_live_run(store, sender, mock, tmp_path, request):
     assert r.code == 1, r  # the live run's letters: claimed elsewhere
 
 
-def test_host_killed_whole_then_reclaim(lab, net_store, mocks, tmp_path,
-                                        request):
+def test_host_killed_whole_then_reclaim(lab, net_store, mocks, tmp_path):
     """Three hosts send; one is killed whole (SIGKILL to everything in
     it) mid-run while the other two keep sending.  A fourth host runs
     --reclaim with a short claim_lease once the dead host's claims are
@@ -788,10 +768,6 @@ def test_host_killed_whole_then_reclaim(lab, net_store, mocks, tmp_path,
     the live runs' (theirs are younger: they keep claiming as they go);
     in the end every id is done, and the only ids POSTed twice are ones
     the dead host had claimed."""
-    if net_store.name == "mysql":
-        request.applymarker(pytest.mark.xfail(
-            reason="needs the claims table of MySQL (issue 12, item 5)",
-            strict=False))
     # a live run holds a claim for the time it takes to send a claim batch
     # (64 letters at -j 8 and 200 ms: 1.6 s, more on a loaded machine):
     # the lease must be well above that, or the rule takes live claims
@@ -836,3 +812,83 @@ def test_host_killed_whole_then_reclaim(lab, net_store, mocks, tmp_path,
     rows = net_store.rows()
     assert set(rows) == set(range(1, 3 * per_host + 1))
     assert not net_store.claimed_ids()
+
+
+# ------------------------------------------------ MySQL's claims table
+
+@pytest.fixture
+def my(store):
+    if store.name != "mysql":
+        pytest.skip("mysql only")
+    return store
+
+
+def test_mysql_claims_table_and_status(my, sender, mock, tmp_path):
+    """A MySQL claim names its run and its time in TABLE_claims while it
+    is held, and nothing is left there once the run is done; `results`
+    keeps SPEC's three columns; --status shows the oldest claim's age."""
+    slow, fast = mock("--latency-ms", 3000), mock()
+    f = write_letters(tmp_path / "c.xml", range(1, 41))
+    p, out, err = sender.popen([f], api_url=slow.url, concurrency=2)
+    claims = "%s_claims" % my.table
+
+    def claimed():
+        try:
+            return len(my.query("SELECT id FROM `%s`" % claims)) > 0
+        except Exception:  # not created yet
+            return False
+    try:
+        assert wait_for(claimed, 20)
+        time.sleep(1.2)
+        rows = my.query("SELECT c.id, c.owner, c.claimed_at FROM `%s` c "
+                        "JOIN `%s` r USING (id) WHERE r.ts IS NULL"
+                        % (claims, my.table))
+        st = sender.run(["--status"], api_url=fast.url)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    assert rows and all(o.split(":")[1] != "" for _, o, _ in rows), rows
+    assert len({o for _, o, _ in rows}) == 1, rows
+    assert st.code == 0, st
+    age = [line for line in st.out.splitlines()
+           if line.startswith("oldest claim:")]
+    assert age and age[0].split()[2].isdigit() and \
+        int(age[0].split()[2]) >= 1, st
+    cols = [c[0] for c in my.query(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
+        "TABLE_SCHEMA = 'sender' AND TABLE_NAME = %s ORDER BY "
+        "ORDINAL_POSITION", (my.table,))]
+    assert cols == ["id", "ts", "delivery_status"]
+    r = sender.run([f, "--json"], api_url=fast.url)
+    assert r.code == 0, r
+    assert not my.query("SELECT id FROM `%s`" % claims)
+    my.query("DROP TABLE IF EXISTS `%s`" % claims)
+
+
+def test_mysql_claims_without_owner_need_reclaim_all(my, sender, mock,
+                                                    tmp_path):
+    """Claims made before the claims table existed (rows of `results`
+    with ts NULL and no owner): a run skips them, --reclaim leaves them
+    (their run cannot be judged gone), --status reports them, and only
+    --reclaim=all takes them over and sends them."""
+    m = mock()
+    r = sender.run([write_letters(tmp_path / "z.xml", [99])],
+                   api_url=m.url)
+    assert r.code == 0, r
+    my.query("INSERT INTO `%s` (id) VALUES (1), (2), (3)" % my.table)
+    f = write_letters(tmp_path / "o.xml", range(1, 6))
+    try:
+        r = sender.run([f, "--json"], api_url=m.url)
+        assert r.code == 1 and r.json()["skipped"] == 3, r
+        r = sender.run([f, "--reclaim", "--json"], api_url=m.url)
+        assert r.code == 1 and r.json()["skipped"] == 5, r  # 4, 5 done
+        st = sender.run(["--status"], api_url=m.url)
+        assert "owner unknown:    3" in st.out, st
+        assert not {1, 2, 3} & set(m.posts_per_id())
+        r = sender.run([f, "--reclaim=all", "--json"], api_url=m.url)
+        assert r.code == 0 and r.json()["delivered"] == 3, r
+        assert {1, 2, 3} <= set(m.posts_per_id())
+        r = sender.run([f, "--reclaim=bogus"], api_url=m.url)
+        assert r.code == 2 and "--reclaim" in r.err, r
+    finally:
+        my.query("DROP TABLE IF EXISTS `%s_claims`" % my.table)
