@@ -62,10 +62,23 @@
 #define CONNECT_TIMEOUT 10
 #define IO_TIMEOUT	90
 
+/* [mysql] ssl_mode, in order of strength. */
+enum ssl_mode {
+	SSL_DISABLED,
+	SSL_REQUIRED,
+	SSL_VERIFY_CA,
+	SSL_VERIFY_IDENTITY
+};
+
+static const char *const ssl_modes[] = { "disabled", "required", "verify_ca",
+					 "verify_identity", NULL };
+
 struct store_mysql {
 	struct store_net net; /* first: the common part */
 	MYSQL *db;	      /* NULL while disconnected */
 	char *socket, *host, *user, *password, *database; /* owned */
+	char *ssl_ca, *ssl_cert, *ssl_key;		  /* owned */
+	enum ssl_mode ssl_mode;
 	unsigned port;
 	int reclaim;	 /* --reclaim (2: =all): see struct store_owner */
 	long lease;	 /* [store] claim_lease */
@@ -95,6 +108,15 @@ static const struct cfg_key mysql_keys[] = {
 	  "the results table, created if missing" },
 	{ "mysql", "reconnect_timeout", CFG_SECONDS, "30", 0, 3600, NULL,
 	  "seconds to wait for a lost server to come back before giving up" },
+	{ "mysql", "ssl_mode", CFG_STRING, "disabled", 0, 0, NULL,
+	  "disabled, required (TLS), verify_ca (and the server's certificate "
+	  "signed by ssl_ca), verify_identity (and made out to host)" },
+	{ "mysql", "ssl_ca", CFG_STRING, "", 0, 0, NULL,
+	  "CA certificate(s) that sign the server's (PEM file)" },
+	{ "mysql", "ssl_cert", CFG_STRING, "", 0, 0, NULL,
+	  "client certificate (PEM file), with ssl_key" },
+	{ "mysql", "ssl_key", CFG_STRING, "", 0, 0, NULL,
+	  "the client certificate's private key (PEM file)" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
@@ -161,6 +183,30 @@ static void disconnect(struct store_net *n)
 	m->db = NULL;
 }
 
+/*
+ * [mysql] ssl_mode: TLS enforced from required on (the connection fails
+ * rather than go on in the clear), the server's chain checked against
+ * ssl_ca from verify_ca on (Connector/C verifies the peer when it has a
+ * CA), its name against host with verify_identity.
+ */
+static int set_tls(struct store_mysql *m)
+{
+	my_bool enforce = 1,
+		verify = m->ssl_mode == SSL_VERIFY_IDENTITY ? 1 : 0;
+
+	if (m->ssl_mode == SSL_DISABLED)
+		return 0;
+	if (mysql_optionsv(m->db, MYSQL_OPT_SSL_ENFORCE, &enforce) ||
+	    mysql_optionsv(m->db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify) ||
+	    (m->ssl_mode >= SSL_VERIFY_CA &&
+	     mysql_optionsv(m->db, MYSQL_OPT_SSL_CA, m->ssl_ca)) ||
+	    (m->ssl_cert[0] &&
+	     (mysql_optionsv(m->db, MYSQL_OPT_SSL_CERT, m->ssl_cert) ||
+	      mysql_optionsv(m->db, MYSQL_OPT_SSL_KEY, m->ssl_key))))
+		return note_own(m, "cannot set the TLS options");
+	return 0;
+}
+
 static int set_options(struct store_mysql *m)
 {
 	unsigned connect_timeout = CONNECT_TIMEOUT, io_timeout = IO_TIMEOUT;
@@ -177,7 +223,7 @@ static int set_options(struct store_mysql *m)
 	    mysql_options(m->db, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout) ||
 	    mysql_options(m->db, MYSQL_OPT_LOCAL_INFILE, &no))
 		return note_own(m, "cannot set connection options");
-	return 0;
+	return set_tls(m);
 }
 
 /* A new session: the handle, its options, the init command. */
@@ -1030,6 +1076,12 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 			 "is the server running? check "
 			 "[mysql] socket, or set [mysql] host for TCP");
 		break;
+	case CR_SSL_CONNECTION_ERROR:
+		snprintf(hint, sizeof(hint),
+			 "the TLS connection failed: check [mysql] ssl_mode "
+			 "(%s), ssl_ca and the server's certificate",
+			 ssl_modes[m->ssl_mode]);
+		break;
 	default: snprintf(hint, sizeof(hint), "check the [mysql] section");
 	}
 	snprintf(err, errlen,
@@ -1052,6 +1104,9 @@ static void mysql_close_store(struct store *s)
 	}
 	free(m->owner);
 	free(m->owner_sql);
+	free(m->ssl_ca);
+	free(m->ssl_cert);
+	free(m->ssl_key);
 	free(m->socket);
 	free(m->host);
 	free(m->user);
@@ -1059,10 +1114,58 @@ static void mysql_close_store(struct store *s)
 	free(m);
 }
 
+/* ssl_mode's index in ssl_modes, or -1. */
+static int ssl_mode_of(const char *text)
+{
+	int i;
+
+	for (i = 0; ssl_modes[i]; i++)
+		if (strcmp(text, ssl_modes[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int check_tls(const struct cfg *cfg, char *err, size_t errlen)
+{
+	const char *mode = cfg_str(cfg, "mysql", "ssl_mode");
+	int k = ssl_mode_of(mode);
+
+	if (k < 0) {
+		snprintf(err, errlen,
+			 "%s: key 'ssl_mode' in section [mysql]: '%s' is not "
+			 "disabled, required, verify_ca or verify_identity",
+			 cfg_find(cfg, "mysql", "ssl_mode")->origin, mode);
+		return -1;
+	}
+	if (k >= SSL_VERIFY_CA && !cfg_str(cfg, "mysql", "ssl_ca")[0]) {
+		snprintf(err, errlen,
+			 "%s: key 'ssl_mode' in section [mysql] is %s, which "
+			 "needs the CA that signs the server's certificate: "
+			 "set [mysql] ssl_ca",
+			 cfg_find(cfg, "mysql", "ssl_mode")->origin, mode);
+		return -1;
+	}
+	if (!cfg_str(cfg, "mysql", "ssl_cert")[0] !=
+	    !cfg_str(cfg, "mysql", "ssl_key")[0]) {
+		snprintf(err, errlen,
+			 "%s: [mysql] ssl_cert and ssl_key go together: set "
+			 "both or neither",
+			 cfg_find(cfg, "mysql",
+				  cfg_str(cfg, "mysql", "ssl_cert")[0]
+					  ? "ssl_cert"
+					  : "ssl_key")
+				 ->origin);
+		return -1;
+	}
+	return 0;
+}
+
 static int mysql_check(const struct cfg *cfg, char *err, size_t errlen)
 {
 	const char *table = cfg_str(cfg, "mysql", "table");
 
+	if (check_tls(cfg, err, errlen) < 0)
+		return -1;
 	if (!is_identifier(table) || strlen(table) > TABLE_NAME_MAX) {
 		snprintf(err, errlen,
 			 "%s: key 'table' in section [mysql]: '%s' "
@@ -1090,8 +1193,13 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg, char *err,
 	m->user = strdup(cfg_str(cfg, "mysql", "user"));
 	m->password = strdup(cfg_str(cfg, "mysql", "password"));
 	m->database = strdup(cfg_str(cfg, "mysql", "database"));
+	m->ssl_ca = strdup(cfg_str(cfg, "mysql", "ssl_ca"));
+	m->ssl_cert = strdup(cfg_str(cfg, "mysql", "ssl_cert"));
+	m->ssl_key = strdup(cfg_str(cfg, "mysql", "ssl_key"));
+	m->ssl_mode = (enum ssl_mode)ssl_mode_of(
+		cfg_str(cfg, "mysql", "ssl_mode"));
 	if (!m->socket || !m->host || !m->user || !m->password ||
-	    !m->database) {
+	    !m->database || !m->ssl_ca || !m->ssl_cert || !m->ssl_key) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

@@ -892,3 +892,74 @@ def test_mysql_claims_without_owner_need_reclaim_all(my, sender, mock,
         assert r.code == 2 and "--reclaim" in r.err, r
     finally:
         my.query("DROP TABLE IF EXISTS `%s_claims`" % my.table)
+
+
+# ------------------------------------------------ MySQL over TLS
+
+@pytest.fixture
+def bed_mysql(lab, tmp_path):
+    if "mysql" not in NET_BACKENDS:
+        pytest.skip("mysql not in $SENDER_TEST_BACKENDS")
+    s = lab.store("mysql", tmp_path)
+    yield s
+    s.teardown()
+
+
+def tls_config(store, mock, mode, ca):
+    section = store.config_section() + "ssl_mode = %s\n" % mode
+    if ca:
+        section += "ssl_ca = %s\n" % ca
+    return make_config(store, mock.url).replace(store.config_section(),
+                                                section)
+
+
+def test_mysql_tls_verify_identity(lab, bed_mysql, mocks, tmp_path):
+    """The database host's MariaDB speaks TLS with a certificate for
+    198.18.0.1 signed by the test's CA: ssl_mode = verify_identity with
+    that CA sends; a CA that did not sign it is exit 4 naming the TLS
+    error, with nothing claimed or sent (verify_ca alike); required
+    sends over TLS without checking."""
+    m = mocks()
+    tls = lab.mariadb.tls
+    f = write_letters(tmp_path / "t.xml", range(1, 11))
+    h = lab.host()
+
+    def run(mode, ca):
+        config = write_config(tls_config(bed_mysql, m, mode, ca), tmp_path)
+        lab.seq += 1
+        return Run(h, [SENDER_BIN, "-c", config, f, "--json"],
+                   tmp_path / ("out%d" % lab.seq),
+                   tmp_path / ("err%d" % lab.seq)).finish()
+    for mode in ("verify_identity", "verify_ca"):
+        r = run(mode, tls["wrong-ca"])
+        assert r.code == 4, r
+        assert "TLS" in r.err and "certificate" in r.err, r
+        assert "ssl_mode" in r.err, r
+    assert not m.posts_per_id()
+    before = int(lab.mariadb.sql(
+        "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'")[0][1])
+    r = run("verify_identity", tls["ca"])
+    assert r.code == 0 and r.json()["delivered"] == 10, r
+    r = run("required", None)
+    assert r.code == 0 and r.json()["skipped"] == 10, r
+    after = int(lab.mariadb.sql(
+        "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'")[0][1])
+    assert after >= before + 2, (before, after)
+
+
+def test_mysql_tls_settings_checked(sender, store, mock, tmp_path):
+    """A bad ssl_mode, or verify_ca without ssl_ca, is a configuration
+    error (exit 2) naming the file, line and key, before any connection."""
+    if store.name != "mysql":
+        pytest.skip("mysql only")
+    m = mock()
+    f = write_letters(tmp_path / "s.xml", [1])
+    for extra, key in (("ssl_mode = sometimes\n", "ssl_mode"),
+                       ("ssl_mode = verify_ca\n", "ssl_ca"),
+                       ("ssl_cert = /x.pem\n", "ssl_key")):
+        text = sender.config(m.url).replace(
+            store.config_section(), store.config_section() + extra)
+        r = sender.run([f], config=text)
+        assert r.code == 2, r
+        assert key in r.err and ".ini:" in r.err, r
+    assert not m.posts_per_id()
