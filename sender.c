@@ -108,6 +108,18 @@ static void usage(FILE *out)
 		store_names());
 }
 
+/* --reclaim: 1; --reclaim=all: 2; -1 (said) for another value. */
+static int reclaim_level(const char *value)
+{
+	if (value == NULL)
+		return 1;
+	if (strcmp(value, "all") == 0)
+		return 2;
+	fprintf(stderr, "sender: --reclaim takes no value or =all, not '%s'\n",
+		value);
+	return -1;
+}
+
 /* Returns 0, or the exit status when the program should stop now. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -159,14 +171,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'j': o->concurrency = optarg; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_RECLAIM:
-			if (optarg && strcmp(optarg, "all") != 0) {
-				fprintf(stderr,
-					"sender: --reclaim takes no value or "
-					"=all, not '%s'\n",
-					optarg);
+			o->reclaim = reclaim_level(optarg);
+			if (o->reclaim < 0)
 				return EXIT_USAGE;
-			}
-			o->reclaim = optarg ? 2 : 1;
 			break;
 		case OPT_WAIT: o->wait = 1; break;
 		case OPT_REPLAY: o->replay = optarg; break;
