@@ -749,7 +749,13 @@ static int totals_attempt(struct store_net *n, struct store_totals *t)
 	     " FROM `%s` r LEFT JOIN `%s` c ON c.id = r.id"
 	     " WHERE r.ts IS NULL",
 	     m->table, m->claims);
-	if ((res = select_sql(m)) == NULL)
+	if ((res = select_sql(m)) == NULL && m->code == ER_NO_SUCH_TABLE) {
+		/* a read-only look at a table no claiming run has opened yet */
+		t->oldest_claim_age = -1;
+		t->unowned = t->claimed;
+		return 0;
+	}
+	if (res == NULL)
 		return -1;
 	row = mysql_fetch_row(res);
 	t->oldest_claim_age = row && row[0] ? strtoll(row[0], NULL, 10) : -1;
