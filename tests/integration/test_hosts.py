@@ -671,13 +671,28 @@ def test_wait_does_not_wait_for_a_dead_run(store, sender, mock, tmp_path):
     assert set(fast.posts_per_id()) == set(range(1, 101))
 
 
+def popen_stdin(sender, args, stdin_path, config_text):
+    """sender -c CONFIG ARGS with standard input from stdin_path."""
+    config = write_config(config_text, sender.tmp_path)
+    out, err = sender.tmp_path / "stdin.out", sender.tmp_path / "stdin.err"
+    argv = [str(SENDER_BIN), "-c", str(config)] + [str(a) for a in args]
+    with open(stdin_path, "rb") as fi, open(out, "wb") as fo, \
+            open(err, "wb") as fe:
+        p = subprocess.Popen(argv, stdin=fi, stdout=fo, stderr=fe,
+                             cwd=REPO, env=sender_env())
+    p.argv = argv
+    return p, out, err
+
+
+@pytest.mark.parametrize("how", ["--wait", "wait = true, stdin"])
 def test_wait_sends_what_the_other_run_releases(store, sender, mock,
-                                               tmp_path):
+                                               tmp_path, how):
     """A run holds claims (slow API) when a --wait run on the same file
     meets them; the first is stopped with SIGTERM and releases the claims
     it did not send: the waiting run claims and sends those, counts the
     ones the first finished as done_elsewhere, and exits 0.  Every id is
-    POSTed once over both runs."""
+    POSTed once over both runs.  The same with [store] wait = true and the
+    letters on standard input (kept in memory: stdin is read once)."""
     slow, fast = mock("--latency-ms", 1500), mock()
     ids = range(1, 121)
     f = write_letters(tmp_path / "r.xml", ids)
@@ -691,8 +706,13 @@ def test_wait_sends_what_the_other_run_releases(store, sender, mock,
             return False
     try:
         assert wait_for(claimed, 20)
-        w, wout, werr = sender.popen([f, "--wait", "--json"],
-                                     api_url=fast.url, concurrency=8)
+        if how == "--wait":
+            w, wout, werr = sender.popen([f, "--wait", "--json"],
+                                         api_url=fast.url, concurrency=8)
+        else:
+            text = sender.config(fast.url, concurrency=8).replace(
+                "[store]\n", "[store]\nwait = true\n", 1)
+            w, wout, werr = popen_stdin(sender, ["-", "--json"], f, text)
         # w has sent the rest and is waiting when no id is left unclaimed
         assert wait_for(lambda: len(store.rows()) == len(ids) and
                         len(fast.posts_per_id()) > 0, 20)
