@@ -983,3 +983,36 @@ def test_mysql_tls_settings_checked(sender, store, mock, tmp_path):
         assert r.code == 2, r
         assert key in r.err and ".ini:" in r.err, r
     assert not m.posts_per_id()
+
+
+def test_held_message_names_a_pending_journal(store, sender, mock,
+                                              tmp_path):
+    """A run that ends with letters held by another run, while a journal
+    of unrecorded answers exists (another run lost its database meanwhile),
+    says to replay that journal before thinking of --reclaim."""
+    slow, fast = mock("--latency-ms", 4000), mock("--latency-ms", 1500)
+    journal = tmp_path / "sender.journal"
+    text = journal_config(sender, fast.url, journal)
+    # the killed run claims a batch of 64, the next run the other 16
+    f = write_letters(tmp_path / "h.xml", range(1, 81))
+    k, _, _ = sender.popen([f], api_url=slow.url, concurrency=2)
+
+    def claimed():
+        try:
+            return len(store.claimed_ids()) > 0
+        except Exception:  # the schema is not there yet
+            return False
+    try:
+        assert wait_for(claimed, 20)
+    finally:
+        k.kill()
+        k.wait()
+    r, out, err = sender.popen([f], config=text)
+    # the run has claimed what it could and sends it, slowly: now a
+    # journal appears, as another run's database failure would leave it
+    time.sleep(0.5)
+    journal.write_text(JOURNAL_HEADER + "500\t2024-01-02 03:04:05\t1\t1\t\n")
+    r.wait(60)
+    res = result_of(r, out, err)
+    assert res.code == 1, res
+    assert "sender --replay %s" % journal in res.err, res
