@@ -1043,7 +1043,7 @@ static int mongo_check(const struct cfg *cfg, char *err, size_t errlen)
 				")",
 				err, errlen);
 	if (coll[0] == '\0' || strchr(coll, '$') != NULL ||
-	    strncmp(coll, "system.", 7) == 0)
+	    strncmp(coll, "system.", strlen("system.")) == 0)
 		return bad_name(cfg, "collection",
 				"is not a collection name "
 				"(not empty, no '$', not system.*)",

@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "store.h"
 #include "store_net.h"
+#include "text.h"
 
 #include <errmsg.h>
 #include <errno.h>
@@ -290,20 +291,12 @@ static void addf(struct store_mysql *m, const char *fmt, ...)
 
 static void addf(struct store_mysql *m, const char *fmt, ...)
 {
-	char piece[256];
 	va_list ap;
-	int len;
 
 	va_start(ap, fmt);
-	/* va_start is right above: the analyzer's valist check misreads it */
-	// NOLINTBEGIN(clang-analyzer-valist.Uninitialized)
-	len = vsnprintf(piece, sizeof(piece), fmt, ap);
-	// NOLINTEND(clang-analyzer-valist.Uninitialized)
-	va_end(ap);
-	if (len < 0 || (size_t)len >= sizeof(piece))
+	if (buf_vaddf(&m->sql, fmt, ap) != 0)
 		m->oom = 1;
-	else
-		add(m, piece);
+	va_end(ap);
 }
 
 static int query(struct store_mysql *m, const char *sql)
@@ -338,21 +331,6 @@ static MYSQL_RES *select_sql(struct store_mysql *m)
 			note_own(m, "the server sent no rows");
 	}
 	return res;
-}
-
-static int parse_id(const char *text, uint32_t *id)
-{
-	unsigned long long v;
-	char *end;
-
-	if (text == NULL)
-		return -1;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (end == text || *end || errno || v > UINT32_MAX)
-		return -1;
-	*id = (uint32_t)v;
-	return 0;
 }
 
 /* text as an SQL literal X'hex' (owned by the caller), or NULL. */
@@ -430,7 +408,7 @@ static int read_ids(struct store_mysql *m, struct store_net_batch *b,
 	if (res == NULL)
 		return -1;
 	while ((row = mysql_fetch_row(res)) != NULL) {
-		if (parse_id(row[0], &id) < 0 ||
+		if (row[0] == NULL || text_parse_id(row[0], &id, NULL, 0) < 0 ||
 		    (sl = store_net_find(b, id)) == NULL) {
 			rc = note_own(
 				m, "the server returned an id not asked for");
@@ -518,7 +496,7 @@ static int claim_attempt(struct store_net *n, struct store_net_batch *cb)
 fail:
 	/* end the transaction, keeping the error that matters */
 	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", 8);
+		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
 	return -1;
 }
 
@@ -577,7 +555,7 @@ oom:
 	note_own(m, "out of memory");
 fail:
 	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", 8);
+		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
 	return -1;
 }
 
@@ -673,7 +651,7 @@ static int finish_attempt(struct store_net *n, struct store_net_results *fb)
 	return 0;
 fail:
 	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", 8);
+		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
 	return -1;
 }
 
@@ -712,7 +690,7 @@ static int release_attempt(struct store_net *n, const uint32_t *ids,
 	return 0;
 fail:
 	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", 8);
+		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
 	return -1;
 }
 
