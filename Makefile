@@ -22,7 +22,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = -DSENDER_BACKENDS="$(foreach s,$(STORES_BUILT),STORE($(s)))"
 
-MODULES  = api backoff buf cfg clock core_keys idset journal log message owner \
+MODULES  = api backoff bucket buf cfg clock core_keys idset journal log message owner \
            progress reader run store store_net summary text window \
            $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)

@@ -283,6 +283,7 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 
 static void api_options(const struct cfg *cfg, struct api_opts *a)
 {
+	memset(a, 0, sizeof(*a));
 	a->url = cfg_str(cfg, "api", "url");
 	a->timeout_ms = (long)(cfg_seconds(cfg, "api", "timeout") * 1000);
 	a->concurrency = (unsigned)cfg_uint(cfg, "api", "concurrency");
@@ -290,6 +291,7 @@ static void api_options(const struct cfg *cfg, struct api_opts *a)
 	a->base_delay_ms = (long)cfg_uint(cfg, "retry", "base_delay_ms");
 	a->max_delay_ms = (long)cfg_uint(cfg, "retry", "max_delay_ms");
 	a->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	a->rate = cfg_uint(cfg, "api", "rate");
 }
 
 static void install_signals(void)

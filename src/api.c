@@ -1,12 +1,15 @@
 #include "api.h"
 
 #include "backoff.h"
+#include "bucket.h"
 #include "buf.h"
 #include "clock.h"
 #include "text.h"
 #include "window.h"
 
 #include <curl/curl.h>
+#include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,8 @@ struct api {
 	int stopped;
 	unsigned long requests;
 	struct window window;
+	unsigned window_shown; /* the limit last told to trace */
+	struct bucket bucket;  /* --rate */
 	struct backoff backoff;
 	struct api_done *done; /* ring of o.concurrency entries */
 	long left_ms;	       /* when api_run() last returned */
@@ -56,6 +61,34 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	/* past the cap the rest is dropped, not the transfer */
 	buf_append(&t->answer, data, size * n);
 	return size * n;
+}
+
+static void trace(struct api *a, uint32_t id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void trace(struct api *a, uint32_t id, const char *fmt, ...)
+{
+	char msg[640];
+	va_list ap;
+
+	if (a->o.trace == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	a->o.trace(a->o.trace_arg, id, msg);
+}
+
+/* Tell the listener when the window has moved by a whole request. */
+static void trace_window(struct api *a, const char *why)
+{
+	unsigned now = window_limit(&a->window);
+
+	if (now == a->window_shown)
+		return;
+	trace(a, 0, "window %u -> %u requests in flight (%s)", a->window_shown,
+	      now, why);
+	a->window_shown = now;
 }
 
 static int setup_easy(struct api *a, struct transfer *t)
@@ -97,6 +130,8 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 		goto nomem;
 	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)o->concurrency);
 	window_init(&a->window, o->concurrency);
+	a->window_shown = window_limit(&a->window);
+	bucket_init(&a->bucket, o->rate, clock_ms());
 	backoff_init(&a->backoff, o->base_delay_ms, o->max_delay_ms, o->seed);
 	for (i = 0; i < o->concurrency; i++) {
 		buf_init(&a->slots[i].answer, BODY_CAP);
@@ -254,7 +289,8 @@ static void start_due(struct api *a, long now)
 	unsigned limit = window_limit(&a->window);
 	struct transfer *t;
 
-	while (a->in_flight < limit && (t = oldest_due(a, now)) != NULL)
+	while (a->in_flight < limit && (t = oldest_due(a, now)) != NULL &&
+	       bucket_take(&a->bucket, now))
 		start(a, t);
 }
 
@@ -272,6 +308,11 @@ static long next_due_in(const struct api *a, long now, long cap)
 		if (t->state == SLOT_WAITING && t->due_ms - now < wait)
 			wait = t->due_ms - now;
 	}
+	/* a letter is due but the rate holds it back: wake up for it */
+	if (wait < cap && bucket_wait_ms(&a->bucket, now) > wait)
+		wait = bucket_wait_ms(&a->bucket, now);
+	if (wait > cap)
+		wait = cap;
 	return wait > 0 ? wait : 0;
 }
 
@@ -338,11 +379,15 @@ static void retry_or_defer(struct api *a, struct transfer *t, long status,
 
 	if (t->attempts < a->o.max_attempts && !a->stopped) {
 		curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-		t->due_ms = clock_ms() +
-			    backoff_delay_ms(&a->backoff, t->attempts - 1,
-					     retry_after > 0 ? (long)retry_after
-							     : -1);
+		long delay = backoff_delay_ms(
+			&a->backoff, t->attempts - 1,
+			retry_after > 0 ? (long)retry_after : -1);
+
+		t->due_ms = clock_ms() + delay;
 		t->state = SLOT_WAITING;
+		trace(a, t->id,
+		      "id %" PRIu32 ": attempt %u: %s; again in %ld ms", t->id,
+		      t->attempts, why, delay);
 		return;
 	}
 	d = finish(a, t, OUTCOME_DEFERRED, status);
@@ -363,13 +408,16 @@ static void on_answer(struct api *a, struct transfer *t, long status)
 	struct api_done *d;
 
 	if (ans == ANSWER_BUSY || ans == ANSWER_TRANSIENT) {
-		if (ans == ANSWER_BUSY)
+		if (ans == ANSWER_BUSY) {
 			window_busy(&a->window, t->seq);
+			trace_window(a, "the API is busy");
+		}
 		snprintf(why, sizeof(why), "HTTP %ld", status);
 		retry_or_defer(a, t, status, why);
 		return;
 	}
 	window_success(&a->window);
+	trace_window(a, "the API answers");
 	d = finish(a, t, outcome_of[ans], status);
 	set_detail(d, buf_str(&t->answer), t->answer.len);
 }
@@ -378,8 +426,10 @@ static void on_transfer_error(struct api *a, struct transfer *t, CURLcode rc)
 {
 	const char *why = t->error[0] ? t->error : curl_easy_strerror(rc);
 
-	if (rc == CURLE_OPERATION_TIMEDOUT)
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		window_busy(&a->window, t->seq);
+		trace_window(a, "a request timed out");
+	}
 	retry_or_defer(a, t, 0, why);
 }
 

@@ -22,7 +22,14 @@ struct api_opts {
 	unsigned concurrency;  /* slots, and the window's ceiling */
 	unsigned max_attempts; /* POSTs per letter before deferring */
 	long base_delay_ms, max_delay_ms;
-	uint64_t seed; /* for the backoff jitter */
+	uint64_t seed;	    /* for the backoff jitter */
+	unsigned long rate; /* most requests started a second; 0: no limit */
+	/*
+	 * Told of retries and of the window's changes, for -vv; NULL: no
+	 * one listens.  msg is valid during the call only.
+	 */
+	void (*trace)(void *arg, uint32_t id, const char *msg);
+	void *trace_arg;
 };
 
 enum outcome {

@@ -7,6 +7,8 @@ const struct cfg_key core_keys[] = {
 	  "seconds for one request" },
 	{ "api", "concurrency", CFG_UINT, "32", 1, 1024, NULL,
 	  "most requests in flight" },
+	{ "api", "rate", CFG_UINT, "0", 0, 1000000, NULL,
+	  "most letters started a second, on average; 0: no limit" },
 	{ "retry", "max_attempts", CFG_UINT, "8", 1, 1000, NULL,
 	  "POSTs per letter before it is deferred" },
 	{ "retry", "base_delay_ms", CFG_UINT, "200", 1, 3600000, NULL,
