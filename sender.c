@@ -11,6 +11,7 @@
 #include "src/log.h"
 #include "src/owner.h"
 #include "src/progress.h"
+#include "src/report.h"
 #include "src/run.h"
 #include "src/store.h"
 #include "src/summary.h"
@@ -37,6 +38,13 @@ enum exit_status {
 #define CLAIM_BATCH_MAX 1000
 
 static volatile sig_atomic_t signals_seen, first_signal;
+static volatile sig_atomic_t resizes_seen; /* SIGWINCH: redraw the line */
+
+static void on_resize(int sig)
+{
+	(void)sig;
+	resizes_seen++;
+}
 
 /* The run stops with the status of the first signal: a second one only
  * cuts the drain short (and may be delivered first when both wait). */
@@ -50,6 +58,8 @@ static void on_signal(int sig)
 struct options {
 	const char *config;
 	const char *api_url, *backend, *concurrency, *replay;
+	const char *rate, *report;
+	unsigned long limit;
 	int dry_run, reclaim, wait, json, quiet, verbose, progress;
 	int status, print_config, log_json;
 	char **files;
@@ -82,6 +92,14 @@ static void usage(FILE *out)
 		"                         other live runs hold: sent here if they\n"
 		"                         release them, done if they finish them\n"
 		"                         ([store] wait = true)\n"
+		"      --rate N           overrides [api] rate: at most N letters\n"
+		"                         started a second on average (default 0,\n"
+		"                         no limit)\n"
+		"      --limit N          claim at most N letters in this run; the\n"
+		"                         rest is left for the next run (exit 1)\n"
+		"      --report FILE      one JSON line per letter as it finishes\n"
+		"                         (id, outcome, http_status, attempts, ts,\n"
+		"                         text); - is standard output\n"
 		"      --replay JOURNAL   record the answers a failed database could\n"
 		"                         not take (the journal the error named)\n"
 		"      --json             print the summary as JSON on stdout\n"
@@ -104,7 +122,8 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 all letters done; 1 some deferred or claimed by\n"
 		"another run (run again later); 2 usage or configuration error;\n"
-		"3 input error; 4 storage error; 130/143 stopped by SIGINT/SIGTERM.\n",
+		"3 input error; 4 storage error; 130/143/129 stopped by\n"
+		"SIGINT/SIGTERM/SIGHUP.\n",
 		store_names());
 }
 
@@ -118,6 +137,18 @@ static int reclaim_level(const char *value)
 	fprintf(stderr, "sender: --reclaim takes no value or =all, not '%s'\n",
 		value);
 	return -1;
+}
+
+/* A whole number from 1 (--limit). */
+static int parse_count(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return *end || errno || *out == 0 ? -1 : 0;
 }
 
 /* Returns 0, or the exit status when the program should stop now. */
@@ -136,7 +167,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_REPLAY,
 		OPT_STATUS,
 		OPT_PRINT_CONFIG,
-		OPT_LOG_FORMAT
+		OPT_LOG_FORMAT,
+		OPT_RATE,
+		OPT_LIMIT,
+		OPT_REPORT
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -150,6 +184,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "status", no_argument, NULL, OPT_STATUS },
 		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -159,6 +196,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
+	size_t i, stdin_count;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -190,6 +228,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->log_json = optarg[0] == 'j';
 			break;
+		case OPT_RATE: o->rate = optarg; break;
+		case OPT_LIMIT:
+			if (parse_count(optarg, &o->limit) < 0) {
+				fprintf(stderr,
+					"sender: --limit takes a whole number "
+					"of letters from 1, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_REPORT: o->report = optarg; break;
 		case OPT_JSON: o->json = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'v': o->verbose++; break;
@@ -210,6 +259,20 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if ((o->replay || o->status || o->print_config) && o->nfiles) {
 		fprintf(stderr, "sender: --replay, --status and --print-config "
 				"take no input files\n");
+		return EXIT_USAGE;
+	}
+	for (i = 0, stdin_count = 0; i < o->nfiles; i++)
+		stdin_count += strcmp(o->files[i], "-") == 0;
+	if (stdin_count > 1) {
+		fprintf(stderr,
+			"sender: '-' (standard input) is given %zu "
+			"times; it can be read only once\n",
+			stdin_count);
+		return EXIT_USAGE;
+	}
+	if (o->report && o->json && strcmp(o->report, "-") == 0) {
+		fprintf(stderr, "sender: --report - and --json both write to "
+				"standard output; give --report a file\n");
 		return EXIT_USAGE;
 	}
 	if (o->nfiles == 0 && !o->replay && !o->status && !o->print_config) {
@@ -257,7 +320,9 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 				   "--backend", err, errlen) < 0) ||
 	    (o->concurrency &&
 	     cfg_set(cfg, "api", "concurrency", o->concurrency, "--concurrency",
-		     err, errlen) < 0))
+		     err, errlen) < 0) ||
+	    (o->rate &&
+	     cfg_set(cfg, "api", "rate", o->rate, "--rate", err, errlen) < 0))
 		return -1;
 	backend = store_find(cfg_str(cfg, "store", "backend"));
 	if (backend == NULL) {
@@ -294,6 +359,12 @@ static void api_options(const struct cfg *cfg, struct api_opts *a)
 	a->rate = cfg_uint(cfg, "api", "rate");
 }
 
+/* -vv: the api's retries and window changes. */
+static void api_trace(void *arg, uint32_t id, const char *msg)
+{
+	log_event(arg, LOG_DEBUG, EV_NOTE, id ? (long long)id : -1, "%s", msg);
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -309,6 +380,11 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	/* a closed terminal: stop as gently as for SIGTERM (exit 129) */
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_resize;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGWINCH, &sa, NULL);
+	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -321,7 +397,7 @@ static int verdict(const struct run_stats *st)
 		return EXIT_STORAGE;
 	if (st->input_failed || st->invalid)
 		return EXIT_INPUT;
-	if (st->api_failed || st->deferred || st->held)
+	if (st->api_failed || st->deferred || st->held || st->left)
 		return EXIT_AGAIN;
 	return EXIT_DONE;
 }
@@ -330,8 +406,8 @@ static int verdict(const struct run_stats *st)
  * The closing words: warnings that need the totals, the summary line, the
  * JSON object.  With -q a run that ends with exit 0 says nothing at all.
  */
-static void report(const struct options *o, const struct run_stats *st, int rc,
-		   const char *journal, struct log *log)
+static void closing(const struct options *o, const struct run_stats *st, int rc,
+		    const char *journal, struct log *log)
 {
 	char line[512], why[64];
 
@@ -419,6 +495,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	struct api_opts ao;
 	struct store *store = NULL;
 	struct api *api = NULL;
+	struct report *report = NULL;
 	struct run_stats st;
 	struct progress progress;
 	int rc;
@@ -428,9 +505,14 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 		return EXIT_STORAGE;
 	}
 	api_options(cfg, &ao);
+	if (log->level >= LOG_DEBUG) {
+		ao.trace = api_trace;
+		ao.trace_arg = log;
+	}
 	progress_init(&progress, stderr,
 		      o->progress < 0 ? !o->quiet && isatty(STDERR_FILENO)
 				      : o->progress);
+	progress.resized = &resizes_seen;
 	log->progress = &progress;
 	ro.progress = &progress;
 	ro.files = o->files;
@@ -452,22 +534,32 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.journal = cfg_str(cfg, "store", "journal");
 	ro.signals = &signals_seen;
 	ro.first_signal = &first_signal;
+	ro.limit = o->limit;
+	if (o->report &&
+	    (report = report_open(o->report, err, sizeof(err))) == NULL) {
+		log_error(log, "%s; nothing was sent", err);
+		return EXIT_USAGE;
+	}
+	ro.report = report;
 	if (!o->dry_run) {
 		store = store_open(store_find(cfg_str(cfg, "store", "backend")),
 				   cfg, &owner, err, sizeof(err));
 		if (store == NULL) {
 			log_error(log, "%s; nothing was sent", err);
+			report_close(report);
 			return EXIT_STORAGE;
 		}
 		rc = journal_first(ro.journal, store, log);
 		if (rc != 0) {
 			store_close(store);
+			report_close(report);
 			return rc;
 		}
 		api = api_new(&ao, err, sizeof(err));
 		if (api == NULL) {
 			log_error(log, "%s", err);
 			store_close(store);
+			report_close(report);
 			return EXIT_STORAGE;
 		}
 	}
@@ -475,7 +567,8 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	log->progress = NULL;
 	api_free(api);
 	store_close(store);
-	report(o, &st, verdict(&st), ro.journal, log);
+	report_close(report);
+	closing(o, &st, verdict(&st), ro.journal, log);
 	return verdict(&st);
 }
 

@@ -4,12 +4,14 @@
 #include "clock.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
 
 void progress_init(struct progress *p, FILE *out, int enabled)
 {
 	memset(p, 0, sizeof(*p));
 	p->out = out;
 	p->enabled = enabled;
+	p->start_ms = clock_ms();
 }
 
 void progress_format(const struct progress_state *s, double rate,
@@ -18,6 +20,12 @@ void progress_format(const struct progress_state *s, double rate,
 	double share, left;
 	long secs;
 
+	if (s->stopping) {
+		/* an ETA would only grow: say what the wait is for */
+		buf_addf(out, "stopping: %lu in flight, %lu done", s->in_flight,
+			 s->done);
+		return;
+	}
 	buf_addf(out, "%lu read, %lu done, %lu in flight, %lu deferred",
 		 s->read, s->done, s->in_flight, s->deferred);
 	if (rate >= 0)
@@ -58,20 +66,54 @@ static double rate(struct progress *p, long now, unsigned long done)
 	       (double)(now - p->sample_ms[0]);
 }
 
+#define PREFIX "sender: "
+
+/*
+ * Bytes of the line after "sender: ": one column less than the terminal
+ * (the cursor then never sits past the last column, where some terminals
+ * wrap), at most PROGRESS_LINE_MAX; that when it is not a terminal.
+ */
+static size_t room(const struct progress *p)
+{
+	struct winsize ws;
+	size_t cols;
+
+	if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
+		return PROGRESS_LINE_MAX;
+	cols = (size_t)ws.ws_col - 1;
+	if (cols <= strlen(PREFIX))
+		return 0;
+	cols -= strlen(PREFIX);
+	return cols < PROGRESS_LINE_MAX ? cols : PROGRESS_LINE_MAX;
+}
+
 void progress_update(struct progress *p, const struct progress_state *s)
 {
 	struct buf line;
-	long now;
+	long now, t;
+	size_t cap;
+	int resized;
 
 	if (!p->enabled)
 		return;
 	now = clock_ms();
-	if (p->shown && now - p->last_ms < 250)
+	resized = p->resized && *p->resized != p->resized_seen;
+	if (p->shown && now - p->last_ms < 250 && !resized)
 		return;
+	if (resized)
+		p->resized_seen = *p->resized;
 	p->last_ms = now;
-	buf_init(&line, PROGRESS_LINE_MAX);
-	progress_format(s, rate(p, now, s->done), &line);
-	fprintf(p->out, "\r\033[Ksender: %s", buf_str(&line));
+	t = (now - p->start_ms) / 1000;
+	cap = room(p);
+	/* buf's cap 0 means none: a terminal too narrow gets the bare prefix */
+	buf_init(&line, cap ? cap : 1);
+	if (cap) {
+		buf_addf(&line, "%ld:%02ld:%02ld ", t / 3600, t / 60 % 60,
+			 t % 60);
+		progress_format(s, rate(p, now, s->done), &line);
+	}
+	fprintf(p->out, "\r\033[K%.*s%s", (int)(cap ? strlen(PREFIX) : 0),
+		PREFIX, buf_str(&line));
 	buf_release(&line);
 	fflush(p->out);
 	p->shown = 1;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bytes kept of what libxml2's input layer says: its first line. */
@@ -172,6 +173,17 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 		line = xmlTextReaderGetParserLineNumber(r->xml);
 		col = xmlTextReaderGetParserColumnNumber(r->xml);
 	}
+	/*
+	 * Empty input (a file truncated to nothing, an empty pipe): libxml2's
+	 * reader calls it "Extra content at the end of the document".
+	 */
+	if (e->code == XML_ERR_DOCUMENT_END && r->root == NULL &&
+	    reader_offset(r) == 0) {
+		snprintf(r->error, sizeof(r->error),
+			 "%s: the input is empty (no XML document at all)",
+			 r->name);
+		return;
+	}
 	snprintf(r->error, sizeof(r->error), "%s:%d:%d: %s", r->name, line, col,
 		 huge	      ? "a text longer than the XML reader's limit of "
 				"10,000,000 bytes (a subject may have 65,536)"
@@ -186,6 +198,7 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 			    XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES;
 	struct reader *r = NULL;
 	int stdin_input = strcmp(path, "-") == 0;
+	struct stat sb;
 
 	reader_global_init();
 	r = calloc(1, sizeof(*r));
@@ -205,6 +218,18 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 		if (r->fd < 0) {
 			snprintf(err, errlen, "cannot open '%s': %s", path,
 				 strerror(errno));
+			goto fail;
+		}
+		if (fstat(r->fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			snprintf(err, errlen,
+				 "'%s' is a directory, not an XML file", path);
+			goto fail;
+		}
+		if (fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    sb.st_size == 0) {
+			snprintf(err, errlen,
+				 "'%s' is empty (no XML document at all)",
+				 path);
 			goto fail;
 		}
 	}

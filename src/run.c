@@ -8,9 +8,11 @@
 #include "message.h"
 #include "progress.h"
 #include "reader.h"
+#include "report.h"
 #include "store.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +75,38 @@ struct run {
 
 	int stopping;
 	unsigned deferred_in_row;
+	unsigned long claimed; /* ids claimed by this run, for --limit */
+	int report_failed;     /* said once; no more lines are tried */
+	/* the first letter deferred after its attempts, for the closing
+	 * words: one line instead of one per letter */
+	long long deferred_id;
+	char deferred_why[API_DETAIL_MAX];
+	char api_cause[1400]; /* why the API was given up, said at the end */
 	char err[1024];
 };
+
+/* One line of --report; its failure is said once and reporting stops. */
+static void report_letter(struct run *r, long long id,
+			  enum report_outcome outcome, long http_status,
+			  unsigned attempts, time_t ts, const char *text,
+			  const char *reason)
+{
+	struct report_line l = {
+		id,   outcome, http_status, attempts, ts ? ts : time(NULL),
+		text, reason
+	};
+	char err[512];
+
+	if (r->o->report == NULL || r->report_failed)
+		return;
+	if (report_write(r->o->report, &l, err, sizeof(err)) < 0) {
+		r->report_failed = 1;
+		log_event(r->log, LOG_ERROR, EV_NOTE, -1,
+			  "%s; the rest of the report is lost (the store "
+			  "has the outcomes)",
+			  err);
+	}
+}
 
 /* Open the next input file; 0 when there is none left. */
 static int open_next_file(struct run *r)
@@ -120,6 +152,8 @@ static int next_letter(struct run *r, struct pending *p)
 			log_event(r->log, LOG_WARN, EV_INVALID, -1, "%s",
 				  r->err);
 			r->st->invalid++;
+			report_letter(r, -1, REPORT_INVALID, 0, 0, 0, NULL,
+				      r->err);
 			continue;
 		}
 		if (idset_add(&r->seen, l.id) == 0) {
@@ -128,6 +162,8 @@ static int next_letter(struct run *r, struct pending *p)
 				  " appears again in this run; skipped",
 				  reader_name(r->reader), l.line, l.id);
 			r->st->skipped++;
+			report_letter(r, l.id, REPORT_SKIPPED, 0, 0, 0, NULL,
+				      "appears again in this run");
 			continue;
 		}
 		p->id = l.id;
@@ -143,6 +179,8 @@ static int next_letter(struct run *r, struct pending *p)
 				  "%s:%ld: %s; not sent",
 				  reader_name(r->reader), l.line, r->err);
 			r->st->invalid++;
+			report_letter(r, l.id, REPORT_INVALID, 0, 0, 0, NULL,
+				      r->err);
 			continue;
 		}
 		return 1;
@@ -156,6 +194,9 @@ static void drop_pending(struct run *r, struct pending *p, int release)
 	free(p->body);
 	p->body = NULL;
 	r->st->deferred++;
+	report_letter(r, p->id, REPORT_DEFERRED, 0, 0, 0, NULL,
+		      release ? "not sent: the run is stopping"
+			      : "not sent: the store failed");
 	if (release)
 		r->releases[r->nreleases++] = p->id;
 }
@@ -211,6 +252,11 @@ static void skip_claimed(struct run *r, struct pending *p, enum claim c)
 	free(p->body);
 	p->body = NULL;
 	r->st->skipped++;
+	report_letter(r, p->id, REPORT_SKIPPED, 0, 0, 0, NULL,
+		      c == CLAIM_DONE	 ? "done earlier or by another run"
+		      : c == CLAIM_STALE ? "claimed by a run that is gone "
+					   "(see --reclaim)"
+					 : "claimed by another run");
 	if (c == CLAIM_DONE)
 		return;
 	r->st->held++;
@@ -222,10 +268,20 @@ static void skip_claimed(struct run *r, struct pending *p, enum claim c)
 		  p->id);
 }
 
+/* A letter claimed by this run, to be sent. */
 static void enqueue(struct run *r, const struct pending *p)
 {
 	r->queue[(r->qhead + r->qcount) % r->o->claim_batch] = *p;
 	r->qcount++;
+	r->claimed++;
+}
+
+/* Ids the next batch may claim: the batch, or what --limit leaves. */
+static size_t batch_room(const struct run *r)
+{
+	if (r->o->limit && r->o->limit - r->claimed < r->o->claim_batch)
+		return r->o->limit - r->claimed;
+	return r->o->claim_batch;
 }
 
 static void sort_claims(struct run *r, size_t n)
@@ -243,6 +299,8 @@ static void sort_claims(struct run *r, size_t n)
 	}
 }
 
+static void give_up_waiting(struct run *r);
+
 /*
  * --wait: claim the next batch of letters held by other runs again: the
  * ones now ours go to the queue, the ones finished elsewhere are done, the
@@ -252,11 +310,13 @@ static void sort_claims(struct run *r, size_t n)
  */
 static void look_again(struct run *r)
 {
-	size_t i,
-		kept = 0, from = r->look_from,
-		n = r->nwaiting - from < r->o->claim_batch ? r->nwaiting - from
-							   : r->o->claim_batch;
+	size_t i, kept = 0, from = r->look_from, room = batch_room(r),
+		  n = r->nwaiting - from < room ? r->nwaiting - from : room;
 
+	if (n == 0) { /* --limit reached: no more claims in this run */
+		give_up_waiting(r);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		r->batch_ids[i] = r->waiting[from + i].id;
 	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
@@ -309,17 +369,47 @@ static void give_up_waiting(struct run *r)
 	r->nwaiting = 0;
 }
 
+/*
+ * --limit is reached: the rest of the input is for the next run.  It is
+ * read on, without a word about its letters, only to say how many are
+ * left.
+ */
+static void count_left(struct run *r)
+{
+	struct letter l;
+	char msg[256];
+
+	while (r->reader || open_next_file(r)) {
+		enum reader_status rs = reader_next(r->reader, &l, msg,
+						    sizeof(msg));
+
+		if (rs == READER_END || rs == READER_ERROR) {
+			reader_free(r->reader);
+			r->reader = NULL;
+			continue;
+		}
+		r->st->left++;
+	}
+	r->input_done = 1;
+}
+
 /* Read and claim the next batch into the (empty) queue. */
 static void refill(struct run *r)
 {
-	size_t i, n = 0;
+	size_t i, n = 0, room = batch_room(r);
+	long t0;
 
-	while (n < r->o->claim_batch && next_letter(r, &r->batch[n])) {
+	if (room == 0) {
+		count_left(r);
+		return;
+	}
+	while (n < room && next_letter(r, &r->batch[n])) {
 		r->batch_ids[n] = r->batch[n].id;
 		n++;
 	}
 	if (n == 0)
 		return;
+	t0 = clock_ms();
 	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
 			sizeof(r->err)) < 0) {
 		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
@@ -330,12 +420,18 @@ static void refill(struct run *r)
 		begin_stop(r);
 		return;
 	}
+	i = r->qcount;
 	sort_claims(r, n);
+	log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
+		  "store: claimed %zu ids in %ld ms: %zu ours, %zu not", n,
+		  clock_ms() - t0, r->qcount - i, n - (r->qcount - i));
 }
 
 /* Write the outcomes gathered so far; on failure keep them for later. */
 static void flush(struct run *r)
 {
+	long t0 = clock_ms();
+
 	if (r->nresults == 0 && r->nreleases == 0)
 		return;
 	/* analyzer false positive: the arrays are owned by run_release() */
@@ -352,6 +448,10 @@ static void flush(struct run *r)
 		return;
 	}
 	// NOLINTEND(clang-analyzer-unix.Malloc)
+	log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
+		  "store: recorded %zu outcomes and released %zu claims in "
+		  "%ld ms",
+		  r->nresults, r->nreleases, clock_ms() - t0);
 	r->nresults = 0;
 	r->nreleases = 0;
 }
@@ -396,9 +496,11 @@ static void api_trouble(struct run *r, const char *what,
 	if (r->st->api_failed)
 		return;
 	r->st->api_failed = 1;
-	log_event(r->log, LOG_ERROR, EV_API, d->id,
-		  "%s (id %" PRIu32 ", %s); nothing more is sent", what, d->id,
-		  d->detail[0] ? d->detail : "no detail");
+	/* said once at the end, with the count of letters it cost */
+	snprintf(r->api_cause, sizeof(r->api_cause), "%s (id %" PRIu32 ": %s)",
+		 what, d->id, d->detail[0] ? d->detail : "no detail");
+	log_event(r->log, LOG_INFO, EV_API, d->id, "%s; nothing more is sent",
+		  r->api_cause);
 	begin_stop(r);
 }
 
@@ -408,19 +510,49 @@ static void on_deferred(struct run *r, const struct api_done *d)
 	r->releases[r->nreleases++] = d->id;
 	if (d->attempts == 0)
 		return;
-	log_event(r->log, LOG_WARN, EV_DEFERRED, d->id,
+	/* one line per letter only with -v: a dead API would print one for
+	 * every letter in flight; the closing words count them */
+	log_event(r->log, LOG_INFO, EV_DEFERRED, d->id,
 		  "id %" PRIu32 ": deferred after %u attempts (%s)", d->id,
 		  d->attempts, d->detail);
+	if (r->deferred_id < 0) {
+		r->deferred_id = d->id;
+		snprintf(r->deferred_why, sizeof(r->deferred_why), "%s",
+			 d->detail);
+	}
 	if (!r->stopping && ++r->deferred_in_row >= r->o->dead_after) {
 		char what[1200];
 
-		snprintf(
-			what, sizeof(what),
-			"the API at '%s' is not answering usefully: %u letters "
-			"in a row were deferred",
-			r->o->api_url, r->deferred_in_row);
+		snprintf(what, sizeof(what),
+			 "the API at '%s' is not answering usefully: %u "
+			 "letters in a row got no answer after their attempts",
+			 r->o->api_url, r->deferred_in_row);
 		api_trouble(r, what, d);
 	}
+}
+
+/* The report's line for a letter the api is done with. */
+static void report_done(struct run *r, const struct api_done *d)
+{
+	static const enum report_outcome of[] = {
+		[OUTCOME_DELIVERED] = REPORT_DELIVERED,
+		[OUTCOME_NOT_DELIVERED] = REPORT_NOT_DELIVERED,
+		[OUTCOME_REJECTED] = REPORT_REJECTED,
+		[OUTCOME_ERROR] = REPORT_ERROR,
+		[OUTCOME_DEFERRED] = REPORT_DEFERRED,
+		[OUTCOME_MISCONFIGURED] = REPORT_DEFERRED,
+		[OUTCOME_IN_DOUBT] = REPORT_IN_DOUBT,
+	};
+	/* the API's text where it is news; why sender gave up otherwise */
+	int api_text = d->outcome == OUTCOME_REJECTED ||
+		       d->outcome == OUTCOME_ERROR ||
+		       d->outcome == OUTCOME_MISCONFIGURED;
+	int ours = d->outcome == OUTCOME_DEFERRED ||
+		   d->outcome == OUTCOME_IN_DOUBT;
+
+	report_letter(r, d->id, of[d->outcome], d->http_status, d->attempts,
+		      d->ts, api_text ? d->detail : NULL,
+		      ours && d->detail[0] ? d->detail : NULL);
 }
 
 static void on_done(struct run *r, const struct api_done *d)
@@ -430,6 +562,7 @@ static void on_done(struct run *r, const struct api_done *d)
 	note_arrival(r);
 	if (d->outcome != OUTCOME_DEFERRED)
 		r->deferred_in_row = 0;
+	report_done(r, d);
 	switch (d->outcome) {
 	case OUTCOME_DELIVERED:
 		r->st->delivered++;
@@ -469,6 +602,16 @@ static void on_done(struct run *r, const struct api_done *d)
 	}
 }
 
+const char *run_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
+}
+
 static void watch_signals(struct run *r)
 {
 	sig_atomic_t n = r->o->signals ? *r->o->signals : 0;
@@ -478,9 +621,9 @@ static void watch_signals(struct run *r)
 	if (!r->stopping) {
 		r->st->signal = *r->o->first_signal;
 		log_event(r->log, LOG_WARN, EV_SIGNAL, -1,
-			  "stopping on signal %d: finishing the requests in "
+			  "stopping on %s: finishing the requests in "
 			  "flight (a second signal abandons them)",
-			  r->st->signal);
+			  run_signal_name(r->st->signal));
 		begin_stop(r);
 	}
 	if (n >= 2 && r->api && api_in_flight(r->api) > 0)
@@ -502,6 +645,7 @@ static void show_progress(struct run *r)
 	s.bytes_read = r->bytes_done +
 		       (r->reader ? reader_offset(r->reader) : 0);
 	s.bytes_total = r->bytes_total;
+	s.stopping = r->st->signal != 0;
 	progress_update(r->o->progress, &s);
 }
 
@@ -676,6 +820,33 @@ static void save_unrecorded(struct run *r)
 	}
 }
 
+/*
+ * What went wrong with the API, once: its cause and what it cost, instead
+ * of a line per letter (those come with -v).
+ */
+static void closing_words(struct run *r)
+{
+	const struct run_stats *st = r->st;
+
+	if (r->api_cause[0])
+		log_event(r->log, LOG_ERROR, EV_API, -1,
+			  "%s; nothing more was sent: %lu letters deferred, "
+			  "their claims released; run again once the API "
+			  "answers",
+			  r->api_cause, st->deferred);
+	else if (r->deferred_id >= 0)
+		log_event(r->log, LOG_WARN, EV_DEFERRED, -1,
+			  "%lu letters deferred (the first: id %lld, %s), "
+			  "their claims released; run again later (-v lists "
+			  "them)",
+			  st->deferred, r->deferred_id, r->deferred_why);
+	if (st->left)
+		log_event(r->log, LOG_WARN, EV_NOTE, -1,
+			  "--limit %lu reached: %lu letters left for the next "
+			  "run",
+			  r->o->limit, st->left);
+}
+
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	       struct log *log, struct run_stats *st)
 {
@@ -689,6 +860,7 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	r.store = store;
 	r.log = log;
 	r.st = st;
+	r.deferred_id = -1;
 	r.bytes_total = input_size(o);
 	if (run_init(&r, o) < 0) {
 		log_error(log, "out of memory");
@@ -703,5 +875,6 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	}
 	run_release(&r);
 	progress_clear(o->progress);
+	closing_words(&r);
 	st->seconds = clock_s() - t0;
 }

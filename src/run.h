@@ -16,6 +16,7 @@ struct api;
 struct store;
 struct log;
 struct progress;
+struct report;
 
 struct run_opts {
 	char *const *files; /* "-" is standard input */
@@ -31,6 +32,8 @@ struct run_opts {
 	const char *api_url;  /* for messages */
 	const char *journal;  /* where outcomes go if the store fails */
 	struct progress *progress; /* the live line, or NULL */
+	struct report *report;	   /* --report: a line per letter, or NULL */
+	unsigned long limit;	   /* --limit: most letters claimed; 0: all */
 	/* count of SIGINT/SIGTERM/SIGHUP received, and the first one */
 	const volatile sig_atomic_t *signals;
 	const volatile sig_atomic_t *first_signal;
@@ -44,6 +47,7 @@ struct run_stats {
 					 finish it */
 	unsigned long in_doubt; /* of deferred: abandoned in flight, claimed */
 	unsigned long unrecorded; /* answers the store did not take */
+	unsigned long left;	  /* not read for --limit: for the next run */
 	double seconds;
 	int input_failed;   /* a file missing, unreadable or not well formed */
 	int storage_failed; /* the store failed: nothing more was sent */
@@ -55,6 +59,9 @@ struct run_stats {
  * Send the letters of the files.  store and api are NULL in a dry run.
  * Everything that happens is logged; the verdict is left to the caller.
  */
+/* "SIGINT", "SIGTERM", "SIGHUP" (the signals a run stops on). */
+const char *run_signal_name(int sig);
+
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	       struct log *log, struct run_stats *st);
 

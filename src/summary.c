@@ -36,6 +36,8 @@ int summary_json(const struct run_stats *st, FILE *out)
 
 	if (o == NULL)
 		return -1;
+	/* SPEC section 8: keys added after SPEC 7's, in order of addition */
+	json_object_set_new(o, "left", json_integer((json_int_t)st->left));
 	if (json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) ==
 		    0 &&
 	    fputc('\n', out) != EOF)

@@ -92,7 +92,8 @@ SENDER_TZ = "XST-7"
 
 JSON_KEYS = {"letters", "delivered", "not_delivered", "rejected", "errors",
              "skipped", "deferred", "invalid", "requests", "seconds",
-             "done_elsewhere"}
+             "done_elsewhere",
+             "left"}   # SPEC 8: left (--limit)
 
 # SPEC section 7, e.g.
 # sender: 1000 letters: 812 delivered, 171 not delivered, 3 rejected,

@@ -35,7 +35,7 @@ static void formats_to(struct progress_state s, double rate, const char *want,
 
 static void test_format(void)
 {
-	struct progress_state s = { 10, 7, 2, 1, 0, -1 };
+	struct progress_state s = { 10, 7, 2, 1, 0, -1, 0 };
 
 	/* no rate yet, input of unknown size (standard input) */
 	FORMATS_TO(s, -1, "10 read, 7 done, 2 in flight, 1 deferred");
@@ -79,7 +79,8 @@ static void test_format_cap(void)
 				    (unsigned long)-1,
 				    (unsigned long)-1,
 				    1,
-				    3 };
+				    3,
+				    0 };
 	struct buf b;
 
 	buf_init(&b, 40);
@@ -124,7 +125,7 @@ static void screen_close(struct screen *sc)
 
 static void test_disabled_draws_nothing(void)
 {
-	struct progress_state s = { 1, 1, 0, 0, 0, -1 };
+	struct progress_state s = { 1, 1, 0, 0, 0, -1, 0 };
 	struct progress p;
 	struct screen sc;
 
@@ -141,7 +142,7 @@ static void test_disabled_draws_nothing(void)
 
 static void test_redraws_at_most_every_250_ms(void)
 {
-	struct progress_state s = { 1, 0, 1, 0, 0, -1 };
+	struct progress_state s = { 1, 0, 1, 0, 0, -1, 0 };
 	struct progress p;
 	struct screen sc;
 	size_t at = 0;
@@ -150,8 +151,9 @@ static void test_redraws_at_most_every_250_ms(void)
 		return;
 	progress_init(&p, sc.fp, 1);
 	progress_update(&p, &s);
-	CHECK_STR_EQ(written(&sc, &at),
-		     "\r\033[Ksender: 1 read, 0 done, 1 in flight, 0 deferred");
+	CHECK_STR_EQ(
+		written(&sc, &at),
+		"\r\033[Ksender: 0:00:00 1 read, 0 done, 1 in flight, 0 deferred");
 	/* at once again: not drawn */
 	s.done = 1;
 	progress_update(&p, &s);
@@ -163,21 +165,23 @@ static void test_redraws_at_most_every_250_ms(void)
 	progress_clear(&p); /* nothing shown: nothing to erase */
 	CHECK_STR_EQ(written(&sc, &at), "");
 	progress_update(&p, &s);
-	CHECK_STR_EQ(written(&sc, &at),
-		     "\r\033[Ksender: 1 read, 1 done, 1 in flight, 0 deferred");
+	CHECK_STR_EQ(
+		written(&sc, &at),
+		"\r\033[Ksender: 0:00:00 1 read, 1 done, 1 in flight, 0 deferred");
 	/* 250 ms later it is drawn again */
 	sleep_ms(300);
 	s.read = 2;
 	progress_update(&p, &s);
-	CHECK_STR_EQ(written(&sc, &at),
-		     "\r\033[Ksender: 2 read, 1 done, 1 in flight, 0 deferred");
+	CHECK_STR_EQ(
+		written(&sc, &at),
+		"\r\033[Ksender: 0:00:00 2 read, 1 done, 1 in flight, 0 deferred");
 	screen_close(&sc);
 }
 
 /* The rate needs two samples a second apart: letters done per second. */
 static void test_rate_after_a_second(void)
 {
-	struct progress_state s = { 0, 0, 0, 0, 0, -1 };
+	struct progress_state s = { 0, 0, 0, 0, 0, -1, 0 };
 	struct progress p;
 	struct screen sc;
 	size_t at = 0;

@@ -360,7 +360,6 @@ static const struct broken {
 	  { -1 },
 	  1 },
 	{ "not xml at all\n", { -1 }, 1 },
-	{ "", { -1 }, 1 },
 	{ "<r/>\n<r/>\n", { -1 }, 2 },
 	{ NULL, { -1 }, 0 },
 };
@@ -389,6 +388,26 @@ static void test_broken_documents(void)
 			       b->doc);
 		reader_free(r);
 	}
+}
+
+/* Empty input and a directory are named as such, not as libxml2's "Extra
+ * content at the end of the document". */
+static void test_empty_and_directory(void)
+{
+	const char *path = h_tmp("empty.xml");
+	char err[512] = "";
+	struct reader *r;
+
+	h_write(path, "", 0);
+	r = reader_open(path, err, sizeof(err));
+	CHECK(r == NULL);
+	CHECK_CONTAINS(err, "is empty");
+	reader_free(r);
+	err[0] = '\0';
+	r = reader_open("/", err, sizeof(err));
+	CHECK(r == NULL);
+	CHECK_CONTAINS(err, "'/' is a directory");
+	reader_free(r);
 }
 
 static void test_broken_after_many(void)
@@ -800,6 +819,7 @@ static const struct h_test tests[] = {
 	TEST(test_malformed_in_the_middle),
 	TEST(test_truncated),
 	TEST(test_broken_documents),
+	TEST(test_empty_and_directory),
 	TEST(test_broken_after_many),
 	TEST(test_bad_bytes),
 	TEST(test_entity_bomb),
