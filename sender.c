@@ -75,8 +75,12 @@ static void usage(FILE *out)
 		"POST every letter of the files to the mail API once, recording\n"
 		"id, ts and delivery_status in the configured store.\n"
 		"\n"
-		"  -c, --config PATH      INI file (default: $SENDER_CONFIG, else\n"
-		"                         ./sender.ini if present, else built-in)\n"
+		"  -c, --config PATH      INI file (default: $SENDER_CONFIG, else the\n"
+		"                         first of ./sender.ini,\n"
+		"                         $XDG_CONFIG_HOME/sender/sender.ini (or\n"
+		"                         ~/.config/sender/sender.ini) and\n"
+		"                         /etc/sender/sender.ini, else built-in);\n"
+		"                         relative paths in it are beside it\n"
 		"      --api-url URL      overrides [api] url\n"
 		"                         (default http://test.webjet.pro/api.php)\n"
 		"      --backend NAME     overrides [store] backend: %s\n"
@@ -298,18 +302,42 @@ static const struct cfg_key *const *all_key_tables(void)
 	return tables;
 }
 
+/*
+ * The config file when neither -c nor $SENDER_CONFIG names one: the first
+ * that exists of ./sender.ini, the user's ($XDG_CONFIG_HOME, else
+ * ~/.config) and the system's.  NULL: the built-in defaults.
+ */
+static const char *default_config(char *buf, size_t buflen)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n = -1;
+
+	if (access("sender.ini", F_OK) == 0)
+		return "sender.ini";
+	if (xdg && xdg[0] == '/')
+		n = snprintf(buf, buflen, "%s/sender/sender.ini", xdg);
+	else if (home && home[0])
+		n = snprintf(buf, buflen, "%s/.config/sender/sender.ini", home);
+	if (n > 0 && (size_t)n < buflen && access(buf, F_OK) == 0)
+		return buf;
+	if (access("/etc/sender/sender.ini", F_OK) == 0)
+		return "/etc/sender/sender.ini";
+	return NULL;
+}
+
 static int load_config(const struct options *o, struct cfg *cfg, char *err,
 		       size_t errlen)
 {
 	const char *path = o->config;
 	const struct store_ops *backend;
+	char buf[4096];
 
 	if (cfg_init(cfg, all_key_tables(), err, errlen) < 0)
 		return -1;
 	if (path == NULL)
 		path = getenv("SENDER_CONFIG");
-	if (path == NULL && access("sender.ini", F_OK) == 0)
-		path = "sender.ini";
+	if (path == NULL)
+		path = default_config(buf, sizeof(buf));
 	if (path && cfg_load_file(cfg, path, err, errlen) < 0)
 		return -1;
 	if (cfg_load_env(cfg, err, errlen) < 0)
@@ -686,6 +714,7 @@ int main(int argc, char **argv)
 	struct cfg cfg = { 0 };
 	struct log log;
 	char err[1024];
+	size_t n;
 	int rc;
 
 	/* First of all, so that a signal sent right after the start is
@@ -706,6 +735,14 @@ int main(int argc, char **argv)
 		cfg_release(&cfg);
 		return EXIT_USAGE;
 	}
+	n = cfg_unknown_env(&cfg, environ, err, sizeof(err));
+	if (n)
+		log_warn(&log,
+			 "environment variable%s %s name%s no configuration "
+			 "key and %s ignored (sender --print-config lists the "
+			 "names)",
+			 n > 1 ? "s" : "", err, n > 1 ? "" : "s",
+			 n > 1 ? "are" : "is");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error(&log, "cannot initialise libcurl");
 		cfg_release(&cfg);

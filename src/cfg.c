@@ -106,6 +106,7 @@ static int check_value(const struct cfg_key *k, const char *v, char *why,
 
 	switch (k->type) {
 	case CFG_STRING:
+	case CFG_PATH:
 	case CFG_SECRET: return 0;
 	case CFG_UINT:
 		for (p = v; *p; p++) {
@@ -275,11 +276,32 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
+/*
+ * A relative file name in a config file means a file next to it, not one
+ * in whatever directory sender happens to be started from (cron: $HOME).
+ * Returns value itself, or the joined name in buf.
+ */
+static const char *beside(const struct file_parse *p, const char *section,
+			  const char *name, const char *value, char *buf,
+			  size_t buflen)
+{
+	const struct cfg_entry *e = find(p->cfg, section, name);
+	const char *slash = strrchr(p->path, '/');
+	int n;
+
+	if (e == NULL || e->key->type != CFG_PATH || value[0] == '\0' ||
+	    value[0] == '/' || slash == NULL)
+		return value;
+	n = snprintf(buf, buflen, "%.*s/%s", (int)(slash - p->path), p->path,
+		     value);
+	return n > 0 && (size_t)n < buflen ? buf : value;
+}
+
 static int on_key(void *user, const char *section, const char *name,
 		  const char *value)
 {
 	struct file_parse *p = user;
-	char origin[512];
+	char origin[512], path[4096];
 
 	if (p->failed)
 		return 0;
@@ -290,6 +312,7 @@ static int on_key(void *user, const char *section, const char *name,
 		p->failed = 1;
 		return 0;
 	}
+	value = beside(p, section, name, value, path, sizeof(path));
 	if (cfg_set(p->cfg, section, name, value, origin, p->err, p->errlen) <
 	    0) {
 		p->failed = 1;
@@ -352,6 +375,46 @@ static void env_name(const struct cfg_key *k, char *out, size_t outlen)
 void cfg_env_name(const struct cfg_key *k, char *out, size_t outlen)
 {
 	env_name(k, out, outlen);
+}
+
+/* Whether the NAME of a NAME=value entry is a key's variable. */
+static int env_known(const struct cfg *c, const char *entry, size_t len)
+{
+	char name[128];
+	size_t i;
+
+	if (len == strlen("SENDER_CONFIG") &&
+	    memcmp(entry, "SENDER_CONFIG", len) == 0)
+		return 1;
+	for (i = 0; i < c->n; i++) {
+		env_name(c->entries[i].key, name, sizeof(name));
+		if (strlen(name) == len && memcmp(name, entry, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+size_t cfg_unknown_env(const struct cfg *c, char *const *env, char *out,
+		       size_t outlen)
+{
+	size_t count = 0, used = 0;
+
+	if (outlen)
+		out[0] = '\0';
+	for (; env && *env; env++) {
+		const char *eq = strchr(*env, '=');
+		size_t len = eq ? (size_t)(eq - *env) : strlen(*env);
+		int n;
+
+		if (strncmp(*env, "SENDER_", 7) != 0 || env_known(c, *env, len))
+			continue;
+		n = snprintf(out + used, outlen > used ? outlen - used : 0,
+			     "%s%.*s", count ? ", " : "", (int)len, *env);
+		if (n > 0 && used + (size_t)n < outlen)
+			used += (size_t)n;
+		count++;
+	}
+	return count;
 }
 
 int cfg_load_env(struct cfg *c, char *err, size_t errlen)

@@ -18,6 +18,8 @@ enum cfg_type {
 	CFG_UINT,    /* whole number in [min, max] */
 	CFG_SECONDS, /* positive decimal number of seconds, at most max */
 	CFG_BOOL,    /* true/false, yes/no, on/off, 1/0 */
+	CFG_PATH,    /* a file name: relative in a file, relative to that
+			file's directory */
 };
 
 struct cfg_key {
@@ -54,6 +56,14 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
 
 /* Apply the environment: SENDER_<SECTION>_<NAME>, or the key's own name. */
 int cfg_load_env(struct cfg *c, char *err, size_t errlen);
+
+/*
+ * Names of SENDER_* variables of env (a NULL-terminated environ) that name
+ * no key, nor SENDER_CONFIG, written to out separated by ", ".  Returns
+ * how many there are: typos that would otherwise be ignored in silence.
+ */
+size_t cfg_unknown_env(const struct cfg *c, char *const *env, char *out,
+		       size_t outlen);
 
 /* The environment variable of a key. */
 void cfg_env_name(const struct cfg_key *k, char *out, size_t outlen);

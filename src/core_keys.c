@@ -17,7 +17,7 @@ const struct cfg_key core_keys[] = {
 	  "largest backoff (Retry-After may ask for more)" },
 	{ "store", "backend", CFG_STRING, "sqlite", 0, 0, NULL,
 	  "where results are kept" },
-	{ "store", "journal", CFG_STRING, "sender.journal", 0, 0, NULL,
+	{ "store", "journal", CFG_PATH, "sender.journal", 0, 0, NULL,
 	  "where answers go when the database fails" },
 	{ "store", "claim_lease", CFG_UINT, "3600", 0, 31536000, NULL,
 	  "seconds before --reclaim takes a claim of another host's run" },

@@ -29,7 +29,7 @@ struct store_sqlite {
 };
 
 static const struct cfg_key sqlite_keys[] = {
-	{ "sqlite", "path", CFG_STRING, "sender.db", 0, 0, "SENDER_SQLITE_PATH",
+	{ "sqlite", "path", CFG_PATH, "sender.db", 0, 0, "SENDER_SQLITE_PATH",
 	  "the database file, created if missing" },
 	{ "sqlite", "busy_timeout", CFG_SECONDS, "30", 0, 3600, NULL,
 	  "seconds to wait for another run's write lock" },

@@ -459,3 +459,82 @@ def test_sighup_status_is_documented_everywhere():
     for name, text in (("--help", help_text), ("sender.1", manual),
                        ("README.md", readme)):
         assert "129" in text and "SIGHUP" in text, name
+
+
+# ---------------------------------------------------------------- config
+
+def lookup_env(home, xdg=None):
+    env = {"HOME": str(home)}
+    if xdg is not None:
+        env["XDG_CONFIG_HOME"] = str(xdg)
+    return env
+
+
+def url_in_use(cwd, env):
+    """The [api] url and its origin that --print-config reports."""
+    from conftest import run_sender
+    r = run_sender(["--print-config"], cwd=cwd, env=env)
+    assert r.code == 0, r
+    m = re.search(r"^url = (\S+) ; (\S+)", r.out, re.M)
+    return m.group(1), m.group(2), r
+
+
+def test_config_lookup_order(tmp_path):
+    home, xdg, work = tmp_path / "home", tmp_path / "xdg", tmp_path / "work"
+    for d in (home / ".config" / "sender", xdg / "sender", work):
+        d.mkdir(parents=True)
+    (home / ".config" / "sender" / "sender.ini").write_text(
+        "[api]\nurl = http://home.invalid/\n")
+    url, origin, r = url_in_use(work, lookup_env(home))
+    assert url == "http://home.invalid/", r
+    assert origin.startswith(str(home / ".config" / "sender")), r
+    (xdg / "sender" / "sender.ini").write_text(
+        "[api]\nurl = http://xdg.invalid/\n")
+    url, origin, r = url_in_use(work, lookup_env(home, xdg))
+    assert url == "http://xdg.invalid/", r
+    (work / "sender.ini").write_text("[api]\nurl = http://cwd.invalid/\n")
+    url, origin, r = url_in_use(work, lookup_env(home, xdg))
+    assert url == "http://cwd.invalid/", r
+    other = tmp_path / "other.ini"
+    other.write_text("[api]\nurl = http://env.invalid/\n")
+    env = lookup_env(home, xdg)
+    env["SENDER_CONFIG"] = str(other)
+    url, origin, r = url_in_use(work, env)
+    assert url == "http://env.invalid/", r
+
+
+def test_relative_paths_are_beside_the_config_file(store, mock, tmp_path):
+    if store.name != "sqlite":
+        pytest.skip("[sqlite] path")
+    from conftest import run_sender
+    m = mock()
+    conf, work = tmp_path / "conf", tmp_path / "work"
+    conf.mkdir()
+    work.mkdir()
+    ini = conf / "sender.ini"
+    ini.write_text("[api]\nurl = %s\n[store]\njournal = j.journal\n"
+                   "[sqlite]\npath = data.db\n" % m.url)
+    letters = write_letters(tmp_path / "a.xml", [1, 2])
+    r = run_sender(["-c", ini, letters], cwd=work)
+    assert r.code == 0, r
+    assert (conf / "data.db").exists(), r
+    assert not (work / "data.db").exists(), r
+    r = run_sender(["-c", ini, "--print-config"], cwd=work)
+    assert "journal = %s ;" % (conf / "j.journal") in r.out, r
+    # the environment and the command line stay relative to the cwd
+    r = run_sender(["-c", ini, "--print-config"], cwd=work,
+                   env={"SENDER_SQLITE_PATH": "x.db"})
+    assert re.search(r"^path = x\.db ;", r.out, re.M), r
+
+
+def test_unknown_sender_variable_is_a_warning(store, sender, mock, tmp_path):
+    m = mock()
+    path = write_letters(tmp_path / "a.xml", [1])
+    r = sender.run([path], api_url=m.url,
+                   env={"SENDER_API_URLL": "http://x.invalid/"})
+    assert r.code == 0, r
+    assert "SENDER_API_URLL" in r.err and "names no configuration key" \
+        in r.err, r
+    r = sender.run(["--print-config"], api_url=m.url,
+                   env={"SENDER_API_URL": m.url, "SENDER_CONFIG": "/dev/null"})
+    assert r.code == 0 and "names no" not in r.err, r
