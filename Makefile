@@ -30,7 +30,8 @@ ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
 
 UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c)))
 
-.PHONY: all check unit demo asan valgrind lint format clean deps deps-test install FORCE
+.PHONY: all check unit demo asan valgrind lint format clean deps deps-test \
+	deps-demo install uninstall FORCE
 
 all: sender tests/mock_api
 
@@ -90,14 +91,31 @@ valgrind: deps-test
 	@SENDER_BIN=$(CURDIR)/tests/valgrind-sender.sh SENDER_VALGRIND=1 \
 		SENDER_TEST_BACKENDS=sqlite tests/run-all.sh
 
-demo: deps-test
+# only what the demo needs: no MariaDB, clang or FerretDB on the way
+demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
 
+deps-demo:
+	@tests/deps.sh demo
+
+# What `make install` puts where; `make uninstall` removes the same list.
 PREFIX ?= /usr/local
+INSTALLED = bin/sender share/man/man1/sender.1 \
+	    share/doc/sender/config.example.ini share/doc/sender/README.md \
+	    share/bash-completion/completions/sender
 install: sender
 	install -D -m 755 sender $(DESTDIR)$(PREFIX)/bin/sender
 	install -D -m 644 sender.1 $(DESTDIR)$(PREFIX)/share/man/man1/sender.1
+	install -D -m 644 config.example.ini \
+		$(DESTDIR)$(PREFIX)/share/doc/sender/config.example.ini
+	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/sender/README.md
+	install -D -m 644 doc/sender.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/sender
+
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)$(PREFIX)/%)
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/sender 2>/dev/null
 
 # Every C file of the project, in the style of .clang-format.
 C_FILES = sender.c $(wildcard src/*.[ch] tests/*.c tests/unit/*.[ch] \

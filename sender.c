@@ -66,6 +66,45 @@ struct options {
 	size_t nfiles;
 };
 
+static const struct cfg_key *const *all_key_tables(void);
+
+/*
+ * The configuration keys for --help, one line per section, from the key
+ * tables themselves: the list cannot go stale.
+ */
+static const char *keys_text(void)
+{
+	static char text[2048];
+	const struct cfg_key *const *t;
+	const struct cfg_key *k;
+	const char *section = "";
+	size_t n = 0;
+
+	n += (size_t)snprintf(text, sizeof(text),
+			      "Configuration keys (config.example.ini "
+			      "documents each):\n");
+	for (t = all_key_tables(); *t; t++) {
+		for (k = *t; k->name && n < sizeof(text); k++) {
+			int w = snprintf(text + n, sizeof(text) - n, "%s%s",
+					 strcmp(section, k->section) ? "" : " ",
+					 k->name);
+
+			if (strcmp(section, k->section) != 0) {
+				w = snprintf(text + n, sizeof(text) - n,
+					     "%s  [%s] %s",
+					     section[0] ? "\n" : "", k->section,
+					     k->name);
+				section = k->section;
+			}
+			if (w > 0)
+				n += (size_t)w;
+		}
+	}
+	if (n < sizeof(text))
+		snprintf(text + n, sizeof(text) - n, "\n\n");
+	return text;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -121,14 +160,16 @@ static void usage(FILE *out)
 		"  -h, --help             this text\n"
 		"      --version          version and backends\n"
 		"\n"
+		"%s"
 		"Passwords come from the config file or the environment\n"
 		"(SENDER_MYSQL_PASSWORD, SENDER_MONGODB_URI), never from options.\n"
 		"\n"
-		"Exit status: 0 all letters done; 1 some deferred or claimed by\n"
-		"another run (run again later); 2 usage or configuration error;\n"
+		"Exit status: 0 all letters done; 1 some deferred, claimed by\n"
+		"another run or left by --limit (run again later); 2 usage or\n"
+		"configuration error;\n"
 		"3 input error; 4 storage error; 130/143/129 stopped by\n"
 		"SIGINT/SIGTERM/SIGHUP.\n",
-		store_names());
+		store_names(), keys_text());
 }
 
 /* --reclaim: 1; --reclaim=all: 2; -1 (said) for another value. */

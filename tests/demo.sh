@@ -22,7 +22,8 @@ cat >"$dir/sender.ini" <<INI
 [api]
 url = http://127.0.0.1:$port/api.php
 [sqlite]
-path = $dir/sender.db
+; beside this file: relative paths in a config file are
+path = sender.db
 INI
 
 echo "\$ ./sender -c $dir/sender.ini sample.xml"

@@ -4,6 +4,7 @@
 # otherwise it prints the exact command to run and fails.
 #
 #   tests/deps.sh build     the libraries and tools to build ./sender
+#   tests/deps.sh demo      and what tests/demo.sh uses (sqlite3)
 #   tests/deps.sh lint      and clang-format, clang-tidy (make lint, format)
 #   tests/deps.sh test      the build and lint sets, the servers and tools
 #                           the tests use
@@ -14,15 +15,17 @@ build="gcc make pkg-config libxml2-dev libcurl4-openssl-dev libjansson-dev
 libsqlite3-dev libinih-dev libmariadb-dev libmariadb-dev-compat
 libmongoc-dev libbson-dev libmicrohttpd-dev"
 lint="clang-format clang-tidy"
+demo="sqlite3"
 test="$lint sqlite3 time python3 python3-pytest python3-pymysql python3-pymongo
 mariadb-server mariadb-client clang libclang-rt-14-dev"
 
 case ${1:-build} in
 build) want=$build ;;
+demo) want="$build $demo" ;;
 lint) want="$build $lint" ;;
 test) want="$build $test" ;;
 valgrind) want="$build $test valgrind" ;;
-*) echo "usage: tests/deps.sh [build|lint|test|valgrind]" >&2; exit 2 ;;
+*) echo "usage: tests/deps.sh [build|demo|lint|test|valgrind]" >&2; exit 2 ;;
 esac
 
 missing=
