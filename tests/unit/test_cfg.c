@@ -22,6 +22,7 @@ static const struct cfg_key extra_keys[] = {
 	{ "extra", "path", CFG_STRING, "x.db", 0, 0, NULL, "a file" },
 	{ "extra", "password", CFG_SECRET, "", 0, 0, "UNIT_CFG_PASSWORD",
 	  "never printed" },
+	{ "extra", "file", CFG_PATH, "f.db", 0, 0, NULL, "beside the INI" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
 
@@ -54,7 +55,7 @@ static void test_defaults(void)
 
 	if (init(&c) < 0)
 		return;
-	CHECK_INT_EQ(c.n, 5);
+	CHECK_INT_EQ(c.n, 6);
 	CHECK_STR_EQ(cfg_str(&c, "api", "url"), "http://default.example/");
 	CHECK(cfg_seconds(&c, "api", "timeout") == 30.0);
 	CHECK_INT_EQ(cfg_uint(&c, "api", "concurrency"), 32);
@@ -303,12 +304,70 @@ static void test_set(void)
 	cfg_release(&c);
 }
 
+/* A CFG_PATH value in a file is relative to the file's directory. */
+static void test_path_beside_file(void)
+{
+	const char *path = h_tmp("paths.ini");
+	const char *ini = "[extra]\nfile = data/x.db\npath = rel.db\n";
+	char want[1200];
+	struct cfg c;
+
+	if (init(&c) < 0)
+		return;
+	h_write(path, ini, strlen(ini));
+	CHECK_INT_EQ(cfg_load_file(&c, path, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%.*s/data/x.db",
+		 (int)(strrchr(path, '/') - path), path);
+	CHECK_STR_EQ(cfg_str(&c, "extra", "file"), want);
+	/* a plain string key is left alone */
+	CHECK_STR_EQ(cfg_str(&c, "extra", "path"), "rel.db");
+	ini = "[extra]\nfile = /abs/x.db\n";
+	h_write(path, ini, strlen(ini));
+	CHECK_INT_EQ(cfg_load_file(&c, path, err, sizeof(err)), 0);
+	CHECK_STR_EQ(cfg_str(&c, "extra", "file"), "/abs/x.db");
+	/* set otherwise (environment, options): as given */
+	CHECK_INT_EQ(
+		cfg_set(&c, "extra", "file", "y.db", "--x", err, sizeof(err)),
+		0);
+	CHECK_STR_EQ(cfg_str(&c, "extra", "file"), "y.db");
+	cfg_release(&c);
+}
+
+/* SENDER_* variables that set no key are named; known ones are not. */
+static void test_unknown_env(void)
+{
+	char *env[] = { "HOME=/root",
+			"SENDER_EXTRA_PATH=x",
+			"SENDER_CONFIG=/x.ini",
+			"SENDER_API_URLL=x",
+			"SENDER_NOPE",
+			"UNIT_CFG_URL=y",
+			NULL };
+	char out[256];
+	struct cfg c;
+
+	if (init(&c) < 0)
+		return;
+	CHECK_INT_EQ(cfg_unknown_env(&c, env, out, sizeof(out)), 2);
+	CHECK_STR_EQ(out, "SENDER_API_URLL, SENDER_NOPE");
+	CHECK_INT_EQ(cfg_unknown_env(&c, env + 1, out, 10), 2);
+	CHECK(strlen(out) < 10);
+	cfg_release(&c);
+}
+
 static const struct h_test tests[] = {
-	TEST(test_defaults),	  TEST(test_file),
-	TEST(test_file_crlf_bom), TEST(test_file_errors),
-	TEST(test_missing_file),  TEST(test_indented_keys),
-	TEST(test_env),		  TEST(test_env_derived_names),
-	TEST(test_precedence),	  TEST(test_set),
+	TEST(test_defaults),
+	TEST(test_file),
+	TEST(test_file_crlf_bom),
+	TEST(test_file_errors),
+	TEST(test_missing_file),
+	TEST(test_indented_keys),
+	TEST(test_env),
+	TEST(test_env_derived_names),
+	TEST(test_precedence),
+	TEST(test_set),
+	TEST(test_path_beside_file),
+	TEST(test_unknown_env),
 	{ NULL, NULL },
 };
 

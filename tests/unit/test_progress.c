@@ -7,10 +7,14 @@
 #include "harness.h"
 #include "progress.h"
 
+#include <fcntl.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 static void sleep_ms(long ms)
 {
@@ -90,6 +94,69 @@ static void test_format_cap(void)
 	CHECK_STR_EQ(buf_str(&b), "18446744073709551615 read, "
 				  "1844674407370");
 	buf_release(&b);
+}
+
+/* After a signal: what the drain waits for, no ETA that only grows. */
+static void test_format_stopping(void)
+{
+	struct progress_state s = { 10, 7, 3, 0, 250, 1000, 1 };
+
+	FORMATS_TO(s, 10, "stopping: 3 in flight, 7 done");
+}
+
+/* On a terminal of `cols` columns: what one draw writes, without "\r". */
+static void draw_on_terminal(unsigned short cols,
+			     const struct progress_state *s, char *out,
+			     size_t outlen)
+{
+	struct winsize ws = { 24, cols, 0, 0 };
+	int master = -1, slave = -1;
+	struct progress p;
+	FILE *fp = NULL;
+	ssize_t n = 0;
+
+	out[0] = '\0';
+	if (!CHECK(openpty(&master, &slave, NULL, NULL, &ws) == 0))
+		return;
+	fp = fdopen(slave, "w");
+	if (CHECK(fp != NULL)) {
+		progress_init(&p, fp, 1);
+		progress_update(&p, s);
+		fflush(fp);
+		fcntl(master, F_SETFL, O_NONBLOCK);
+		n = read(master, out, outlen - 1);
+		out[n > 0 ? n : 0] = '\0';
+		fclose(fp);
+	} else {
+		close(slave);
+	}
+	close(master);
+}
+
+/* The line is cut to one column less than the terminal, never wraps. */
+static void test_cut_to_the_terminal(void)
+{
+	struct progress_state s = { 11008, 10948, 14, 0, 270, 1000, 0 };
+	static const unsigned short widths[] = { 120, 60, 40, 9, 1 };
+	char out[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+		const char *line;
+
+		draw_on_terminal(widths[i], &s, out, sizeof(out));
+		line = strrchr(out, 'K'); /* after "\r\033[K" */
+		if (!CHECK(line != NULL))
+			continue;
+		line++;
+		if (!CHECK(strlen(line) <= (size_t)widths[i] - 1))
+			printf("    %u columns: '%s'\n", widths[i], line);
+		if (widths[i] >= 40)
+			CHECK(strncmp(line, "sender: 0:00:00 11008 read", 26) ==
+			      0);
+	}
+	draw_on_terminal(120, &s, out, sizeof(out));
+	CHECK_CONTAINS(out, "14 in flight, 0 deferred, 27%");
 }
 
 struct screen {
@@ -217,6 +284,8 @@ out:
 static const struct h_test tests[] = {
 	TEST(test_format),
 	TEST(test_format_cap),
+	TEST(test_format_stopping),
+	TEST(test_cut_to_the_terminal),
 	TEST(test_disabled_draws_nothing),
 	TEST(test_redraws_at_most_every_250_ms),
 	TEST(test_rate_after_a_second),
