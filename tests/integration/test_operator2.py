@@ -402,7 +402,8 @@ def test_very_verbose_shows_retries_window_and_store(store, sender, mock,
                                                      tmp_path):
     m = mock("--burst-503", "40")
     path = write_letters(tmp_path / "a.xml", range(1, 101))
-    r = sender.run(["-vv", path], api_url=m.url, concurrency=8)
+    r = sender.run(["-vv", path], api_url=m.url, concurrency=8,
+                   max_attempts=50)
     assert r.code == 0, r
     assert re.search(r"id \d+: attempt 1: HTTP 503; again in \d+ ms", r.err)
     assert re.search(r"window \d+ -> \d+", r.err), r
