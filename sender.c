@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,8 +149,10 @@ static void usage(FILE *out)
 		"      --json             print the summary as JSON on stdout\n"
 		"      --log-format FMT   text (default) or json: one JSON object\n"
 		"                         per event on stderr, for log shippers\n"
-		"      --status           print the totals of the configured store\n"
-		"                         (done, delivered, claimed ...) and exit\n"
+		"      --status           print where the configured store is and\n"
+		"                         its totals (done, delivered, claimed ...)\n"
+		"                         and exit; creates nothing; with --json\n"
+		"                         as one object\n"
 		"      --print-config     print the effective configuration, where\n"
 		"                         each value comes from, secrets masked\n"
 		"  -q, --quiet            nothing on success; else only errors and\n"
@@ -557,9 +560,11 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 		      struct log *log)
 {
 	char err[1024], owner_name[OWNER_MAX];
-	struct store_owner owner = { owner_name, o->reclaim,
-				     (long)cfg_uint(cfg, "store",
-						    "claim_lease") };
+	struct store_owner owner = {
+		.name = owner_name,
+		.reclaim = o->reclaim,
+		.claim_lease = (long)cfg_uint(cfg, "store", "claim_lease"),
+	};
 	struct run_opts ro = { 0 };
 	struct api_opts ao;
 	struct store *store = NULL;
@@ -662,45 +667,116 @@ static void print_config(const struct cfg *cfg)
 	}
 }
 
-/* sender --status: the store's records by state. */
-static int status(const struct cfg *cfg, struct log *log)
+/* --status as one JSON object: the same as the text, keys of its own. */
+static int status_json(const char *backend, const struct store_where *w,
+		       size_t nw, const char *error,
+		       const struct store_totals *t)
 {
-	struct store_owner owner = { "status", 0, 0 };
+	json_t *o = json_object(), *where = json_object();
+	size_t i;
+	int rc = -1;
+
+	if (o == NULL || where == NULL) {
+		json_decref(o);
+		json_decref(where);
+		return -1;
+	}
+	json_object_set_new(o, "backend", json_string(backend));
+	for (i = 0; i < nw; i++)
+		json_object_set_new(where, w[i].name, json_string(w[i].value));
+	json_object_set_new(o, "where", where);
+	if (error) {
+		json_object_set_new(o, "error", json_string(error));
+		goto print;
+	}
+	json_object_set_new(o, "exists", json_boolean(!t->absent[0]));
+	json_object_set_new(o, "records", json_integer(t->records));
+	json_object_set_new(o, "done", json_integer(t->records - t->claimed));
+	json_object_set_new(o, "delivered", json_integer(t->delivered));
+	json_object_set_new(o, "not_delivered", json_integer(t->not_delivered));
+	json_object_set_new(o, "rejected", json_integer(t->failed));
+	json_object_set_new(o, "claimed", json_integer(t->claimed));
+	json_object_set_new(o, "oldest_claim_age",
+			    t->claimed > 0 && t->oldest_claim_age >= 0
+				    ? json_integer(t->oldest_claim_age)
+				    : json_null());
+	json_object_set_new(o, "owner_unknown", json_integer(t->unowned));
+print:
+	if (json_dumpf(o, stdout, JSON_PRESERVE_ORDER) == 0 &&
+	    fputc('\n', stdout) != EOF)
+		rc = 0;
+	json_decref(o);
+	return rc;
+}
+
+static void status_text(const char *backend, const struct store_where *w,
+			size_t nw, const struct store_totals *t)
+{
+	size_t i;
+
+	printf("backend:          %s\n", backend);
+	for (i = 0; i < nw; i++) {
+		char label[40];
+
+		snprintf(label, sizeof(label), "%s:", w[i].name);
+		printf("%-17s %s\n", label, w[i].value);
+	}
+	if (t == NULL)
+		return;
+	if (t->absent[0])
+		printf("(nothing recorded yet: %s)\n", t->absent);
+	printf("records:          %lld\n", t->records);
+	printf("done:             %lld\n", t->records - t->claimed);
+	printf("  delivered:      %lld\n", t->delivered);
+	printf("  not delivered:  %lld\n", t->not_delivered);
+	printf("  rejected:       %lld\n", t->failed);
+	printf("claimed:          %lld\n", t->claimed);
+	if (t->claimed > 0 && t->oldest_claim_age >= 0)
+		printf("oldest claim:     %lld s ago%s\n", t->oldest_claim_age,
+		       t->oldest_claim_age > 3600
+			       ? " (a killed run? see --reclaim)"
+			       : "");
+	else if (t->claimed > 0)
+		printf("oldest claim:     unknown (this backend keeps no claim "
+		       "time)\n");
+	if (t->unowned > 0)
+		printf("owner unknown:    %lld (claims made before owners were "
+		       "kept: only --reclaim=all takes them)\n",
+		       t->unowned);
+}
+
+/*
+ * sender --status: where the store is and its records by state.  The
+ * store is opened read-only: a database, table or collection that is not
+ * there is reported as such, never created.
+ */
+static int status(const struct options *o, const struct cfg *cfg,
+		  struct log *log)
+{
+	struct store_owner owner = { .name = "status", .read_only = 1 };
+	const struct store_ops *ops = store_find(
+		cfg_str(cfg, "store", "backend"));
+	struct store_where where[STORE_WHERE_MAX];
 	struct store_totals t;
 	struct store *store;
 	char err[1024];
+	size_t nw;
 	int rc;
 
-	store = store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
-			   &owner, err, sizeof(err));
-	if (store == NULL) {
-		log_error(log, "%s", err);
-		return EXIT_STORAGE;
-	}
-	rc = store_totals(store, &t, err, sizeof(err));
+	nw = store_where(ops, cfg, where, STORE_WHERE_MAX);
+	memset(&t, 0, sizeof(t));
+	store = store_open(ops, cfg, &owner, err, sizeof(err));
+	rc = store ? store_totals(store, &t, err, sizeof(err)) : -1;
 	store_close(store);
+	/* where it looked comes first, also when it found nothing there */
+	if (o->json)
+		status_json(ops->name, where, nw, rc < 0 ? err : NULL, &t);
+	else
+		status_text(ops->name, where, nw, rc < 0 ? NULL : &t);
 	if (rc < 0) {
 		log_error(log, "%s", err);
 		return EXIT_STORAGE;
 	}
-	printf("backend:          %s\n", cfg_str(cfg, "store", "backend"));
-	printf("records:          %lld\n", t.records);
-	printf("done:             %lld\n", t.records - t.claimed);
-	printf("  delivered:      %lld\n", t.delivered);
-	printf("  not delivered:  %lld\n", t.not_delivered);
-	printf("  rejected:       %lld\n", t.failed);
-	printf("claimed:          %lld\n", t.claimed);
-	if (t.claimed > 0 && t.oldest_claim_age >= 0)
-		printf("oldest claim:     %lld s ago%s\n", t.oldest_claim_age,
-		       t.oldest_claim_age > 3600
-			       ? " (a killed run? see --reclaim)"
-			       : "");
-	else if (t.claimed > 0)
-		printf("oldest claim:     unknown (this backend keeps no claim time)\n");
-	if (t.unowned > 0)
-		printf("owner unknown:    %lld (claims made before owners were "
-		       "kept: only --reclaim=all takes them)\n",
-		       t.unowned);
 	return EXIT_DONE;
 }
 
@@ -708,7 +784,7 @@ static int status(const struct cfg *cfg, struct log *log)
 static int replay(const struct options *o, const struct cfg *cfg,
 		  struct log *log)
 {
-	struct store_owner owner = { "replay", 0, 0 };
+	struct store_owner owner = { .name = "replay" };
 	struct journal_reader *j;
 	struct store *store;
 	unsigned long total = 0;
@@ -793,7 +869,7 @@ int main(int argc, char **argv)
 		print_config(&cfg);
 		rc = EXIT_DONE;
 	} else if (o.status) {
-		rc = status(&cfg, &log);
+		rc = status(&o, &cfg, &log);
 	} else if (o.replay) {
 		rc = replay(&o, &cfg, &log);
 	} else {

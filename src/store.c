@@ -100,6 +100,12 @@ int store_totals(struct store *s, struct store_totals *out, char *err,
 	return s->ops->totals(s, out, err, errlen);
 }
 
+size_t store_where(const struct store_ops *ops, const struct cfg *cfg,
+		   struct store_where *out, size_t max)
+{
+	return ops && ops->where ? ops->where(cfg, out, max) : 0;
+}
+
 void store_close(struct store *s)
 {
 	if (s)

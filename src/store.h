@@ -90,6 +90,12 @@ struct store_owner {
 	 */
 	int reclaim;
 	long claim_lease; /* seconds: [store] claim_lease */
+	/*
+	 * --status: open what is there and create nothing (no file, schema,
+	 * table, index or collection); only totals and close follow.  A
+	 * store not there yet is no error: totals says so in `absent`.
+	 */
+	int read_only;
 };
 
 /* What `sender --status` shows; -1 where a backend cannot tell. */
@@ -98,6 +104,15 @@ struct store_totals {
 	long long oldest_claim_age; /* seconds */
 	/* of claimed: claims whose owner is unknown (--reclaim=all) */
 	long long unowned;
+	/* read-only: what is not there ("no file '/x/sender.db'"), or "" */
+	char absent[300];
+};
+
+/* One fact of where a store's data lives, for --status. */
+#define STORE_WHERE_MAX 6
+struct store_where {
+	const char *name; /* "path", "host", "database", ... (static) */
+	char value[512];  /* never a secret: no password, no credentials */
 };
 
 struct store {
@@ -160,6 +175,14 @@ struct store_ops {
 		      size_t errlen);
 	/* Required: disconnect and free s; s may be half-opened. */
 	void (*close)(struct store *s);
+	/*
+	 * Optional: where the data lives by the configuration (a file's
+	 * absolute path; a server, database and table), without connecting:
+	 * at most max facts into out, returns how many.  Credentials never
+	 * appear.
+	 */
+	size_t (*where)(const struct cfg *cfg, struct store_where *out,
+			size_t max);
 	/* Network backends only: see store_net.h.  NULL for the others. */
 	const struct store_net_ops *net;
 };
@@ -187,6 +210,10 @@ int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
 int store_totals(struct store *s, struct store_totals *out, char *err,
 		 size_t errlen);
 void store_close(struct store *s);
+
+/* ops->where, or nothing (0) for a backend that does not say. */
+size_t store_where(const struct store_ops *ops, const struct cfg *cfg,
+		   struct store_where *out, size_t max);
 
 /* The name of s's backend ("sqlite"), for messages. */
 const char *store_name(const struct store *s);

@@ -103,6 +103,7 @@ struct store_mongo {
 	int lost;
 	uint32_t domain; /* the driver's error domain, 0 for our own */
 	char msg[512];
+	char absent[300]; /* read-only: the collection that is not there */
 };
 
 static const struct cfg_key mongo_keys[] = {
@@ -838,9 +839,24 @@ static int oldest_claim(struct store_mongo *m, long long *age)
  * Counts by state.  FerretDB has no $cond in $group, so one count per
  * state rather than one aggregation: --status is not on the hot path.
  */
+static int count_all(struct store_mongo *m, struct store_totals *t);
+
 static int totals_attempt(struct store_net *net, struct store_totals *t)
 {
 	struct store_mongo *m = of_net(net);
+
+	if (m->absent[0]) {
+		memset(t, 0, sizeof(*t));
+		t->oldest_claim_age = -1;
+		snprintf(t->absent, sizeof(t->absent), "%s", m->absent);
+		return 0;
+	}
+	return count_all(m, t);
+}
+
+/* The totals of an existing collection. */
+static int count_all(struct store_mongo *m, struct store_totals *t)
+{
 	const struct count counts[] = {
 		{ &t->records, NULL, 0, NULL },
 		{ &t->delivered, "delivery_status", 1, NULL },
@@ -919,6 +935,62 @@ static int ensure_index(struct store_mongo *m)
 	bson_destroy(&reply);
 	bson_destroy(&cmd);
 	return rc;
+}
+
+/*
+ * --status: whether the collection is there, without making it (an index,
+ * like any write, would).  The first command: it also finds out whether
+ * the server answers.
+ */
+static int look_for_collection(struct store_mongo *m)
+{
+	mongoc_database_t *db = mongoc_client_get_database(m->client,
+							   m->database);
+	bson_error_t e;
+	int rc = 0;
+
+	memset(&e, 0, sizeof(e));
+	if (!mongoc_database_has_collection(db, m->collection, &e)) {
+		if (e.code != 0)
+			rc = note(m, &e);
+		else
+			snprintf(m->absent, sizeof(m->absent),
+				 "no collection '%s' in database '%s'",
+				 m->collection, m->database);
+	}
+	mongoc_database_destroy(db);
+	return rc;
+}
+
+/*
+ * --status: the URI less its user, password and options (where they may
+ * hide a secret), the database and the collection.
+ */
+static size_t mongo_where(const struct cfg *cfg, struct store_where *out,
+			  size_t max)
+{
+	const char *uri = cfg_str(cfg, "mongodb", "uri");
+	const char *hosts = strstr(uri, "://");
+	size_t scheme, len, at;
+
+	if (max < 3)
+		return 0;
+	hosts = hosts ? hosts + 3 : uri;
+	scheme = (size_t)(hosts - uri);
+	len = strcspn(hosts, "?");
+	/* the last '@' before the path: a password may hold an '@' */
+	for (at = strcspn(hosts, "/?"); at > 0 && hosts[at - 1] != '@'; at--)
+		;
+	out[0].name = "uri";
+	snprintf(out[0].value, sizeof(out[0].value), "%.*s%.*s", (int)scheme,
+		 uri, (int)(len - at), hosts + at);
+	out[1].name = "database";
+	snprintf(out[1].value, sizeof(out[1].value), "%s",
+		 cfg_str(cfg, "mongodb", "database"));
+	out[2].name = "collection";
+	snprintf(out[2].value, sizeof(out[2].value), "%s",
+		 cfg_str(cfg, "mongodb", "collection"));
+	return 3;
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -1094,7 +1166,8 @@ static struct store *mongo_open(const struct cfg *cfg,
 	m->net.base.ops = &store_mongo_ops;
 	if (copy_config(m, cfg, owner, err, errlen) < 0)
 		goto fail;
-	if (connect_client(&m->net) < 0 || ensure_index(m) < 0) {
+	if (connect_client(&m->net) < 0 ||
+	    (owner->read_only ? look_for_collection(m) : ensure_index(m)) < 0) {
 		if (m->lost || m->domain == MONGOC_ERROR_CLIENT)
 			snprintf(
 				err, errlen,
@@ -1106,13 +1179,14 @@ static struct store *mongo_open(const struct cfg *cfg,
 					: "check the user and password in "
 					  "[mongodb] uri or SENDER_MONGODB_URI");
 		else
-			snprintf(
-				err, errlen,
-				"MongoDB at %s: cannot make the "
-				"unique index on 'id' of collection '%s.%s': %s; "
-				"check the [mongodb] section",
-				m->net.where, m->database, m->collection,
-				m->msg);
+			snprintf(err, errlen,
+				 "MongoDB at %s: cannot %s of collection "
+				 "'%s.%s': %s; check the [mongodb] section",
+				 m->net.where,
+				 owner->read_only
+					 ? "look for the collection"
+					 : "make the unique index on 'id'",
+				 m->database, m->collection, m->msg);
 		goto fail;
 	}
 	return &m->net.base;
@@ -1146,4 +1220,5 @@ const struct store_ops store_mongo_ops = {
 	.totals = store_net_totals,
 	.close = mongo_close,
 	.net = &mongo_net_ops,
+	.where = mongo_where,
 };

@@ -81,16 +81,17 @@ struct store_mysql {
 	char *ssl_ca, *ssl_cert, *ssl_key;		  /* owned */
 	enum ssl_mode ssl_mode;
 	unsigned port;
-	int reclaim;	 /* --reclaim (2: =all): see struct store_owner */
-	long lease;	 /* [store] claim_lease */
-	char *owner;	 /* owned: this run, written into its claims */
-	char *owner_sql; /* owned: the same as a literal, X'hex' */
-	char table[65];	 /* checked to be a plain identifier */
-	char claims[72]; /* table "_claims": who holds which claim */
-	struct buf sql;	 /* the statement being built */
-	int oom;	 /* building it ran out of memory */
-	unsigned code;	 /* the last error: mysql_errno(), 0 for our own */
-	char msg[512];	 /* and its text */
+	int reclaim;	  /* --reclaim (2: =all): see struct store_owner */
+	long lease;	  /* [store] claim_lease */
+	char *owner;	  /* owned: this run, written into its claims */
+	char *owner_sql;  /* owned: the same as a literal, X'hex' */
+	char table[65];	  /* checked to be a plain identifier */
+	char claims[72];  /* table "_claims": who holds which claim */
+	struct buf sql;	  /* the statement being built */
+	int oom;	  /* building it ran out of memory */
+	unsigned code;	  /* the last error: mysql_errno(), 0 for our own */
+	char msg[512];	  /* and its text */
+	char absent[300]; /* read-only: the table that is not there */
 };
 
 static const struct cfg_key mysql_keys[] = {
@@ -705,6 +706,13 @@ static int totals_attempt(struct store_net *n, struct store_totals *t)
 	MYSQL_ROW row;
 	size_t i;
 
+	if (m->absent[0]) {
+		memset(t, 0, sizeof(*t));
+		t->oldest_claim_age = -1;
+		snprintf(t->absent, sizeof(t->absent), "%s", m->absent);
+		return 0;
+	}
+
 	sql_reset(m);
 	add(m, "SELECT COUNT(*), COALESCE(SUM(delivery_status = 1), 0),"
 	       " COALESCE(SUM(delivery_status = 0), 0),"
@@ -996,6 +1004,49 @@ static int ensure_table(struct store_mysql *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* --status: the table as it is; a missing one is noted, not created. */
+static int look_for_table(struct store_mysql *m, char *err, size_t errlen)
+{
+	char engine[64];
+
+	if (table_engine(m, engine, sizeof(engine), err, errlen) < 0)
+		return -1;
+	if (engine[0] == '\0')
+		snprintf(m->absent, sizeof(m->absent),
+			 "no table '%s' in database '%s'", m->table,
+			 m->database);
+	return 0;
+}
+
+/* --status: the server, the database and the table, as configured. */
+static size_t mysql_where(const struct cfg *cfg, struct store_where *out,
+			  size_t max)
+{
+	const char *host = cfg_str(cfg, "mysql", "host");
+	size_t n = 0;
+
+	if (max < 4)
+		return 0;
+	if (host[0]) {
+		out[n].name = "host";
+		snprintf(out[n++].value, sizeof(out->value), "%s", host);
+		out[n].name = "port";
+		snprintf(out[n++].value, sizeof(out->value), "%lu",
+			 cfg_uint(cfg, "mysql", "port"));
+	} else {
+		out[n].name = "socket";
+		snprintf(out[n++].value, sizeof(out->value), "%s",
+			 cfg_str(cfg, "mysql", "socket"));
+	}
+	out[n].name = "database";
+	snprintf(out[n++].value, sizeof(out->value), "%s",
+		 cfg_str(cfg, "mysql", "database"));
+	out[n].name = "table";
+	snprintf(out[n++].value, sizeof(out->value), "%s",
+		 cfg_str(cfg, "mysql", "table"));
+	return n;
+}
+
 /* ------------------------------------------------------------ open/close */
 
 static int is_identifier(const char *s)
@@ -1227,7 +1278,8 @@ static struct store *mysql_open(const struct cfg *cfg,
 		connect_error(m, cfg, err, errlen);
 		goto fail;
 	}
-	if (ensure_table(m, err, errlen) < 0)
+	if (owner->read_only ? look_for_table(m, err, errlen) < 0
+			     : ensure_table(m, err, errlen) < 0)
 		goto fail;
 	return &m->net.base;
 fail:
@@ -1262,4 +1314,5 @@ const struct store_ops store_mysql_ops = {
 	.totals = store_net_totals,
 	.close = mysql_close_store,
 	.net = &mysql_net_ops,
+	.where = mysql_where,
 };

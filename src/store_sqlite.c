@@ -12,11 +12,13 @@
 #include "owner.h"
 #include "store.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct store_sqlite {
 	struct store base; /* first: the common part */
@@ -26,6 +28,7 @@ struct store_sqlite {
 	int reclaim;
 	long lease; /* seconds before --reclaim may take another host's claim */
 	sqlite3_stmt *insert, *state, *update, *delete, *takeover;
+	char absent[300]; /* read-only: the file or table that is not there */
 };
 
 static const struct cfg_key sqlite_keys[] = {
@@ -189,6 +192,46 @@ static void sqlite_close(struct store *s)
 	free(q);
 }
 
+/*
+ * --status: the file as it is, never written.  SQLite would create a
+ * missing file (and sender the table): a file or table that is not there
+ * is noted in absent instead, and totals reports nothing recorded.
+ */
+static int open_read_only(struct store_sqlite *q, const struct cfg *cfg,
+			  char *err, size_t errlen)
+{
+	if (access(q->path, F_OK) != 0 && errno == ENOENT) {
+		snprintf(q->absent, sizeof(q->absent), "no file '%s'", q->path);
+		return 0;
+	}
+	/*
+	 * Not SQLITE_OPEN_READONLY: a read-only connection to a WAL file
+	 * leaves its -wal and -shm behind.  Without SQLITE_OPEN_CREATE
+	 * nothing is made, query_only forbids any write, and the last
+	 * connection to close removes the -wal and -shm as usual (SQLite
+	 * falls back to reading only if the file is write-protected).
+	 */
+	if (sqlite3_open_v2(q->path, &q->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_exec(q->db, "PRAGMA query_only = 1", NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+		if (q->db == NULL)
+			snprintf(err, errlen, "sqlite '%s': out of memory",
+				 q->path);
+		else
+			fail(q, "cannot open read-only", err, errlen);
+		return -1;
+	}
+	sqlite3_busy_timeout(
+		q->db,
+		(int)(cfg_seconds(cfg, "sqlite", "busy_timeout") * 1000));
+	if (!has_column(q, "id", 2))
+		snprintf(q->absent, sizeof(q->absent),
+			 "no table 'results' in '%s'", q->path);
+	return 0;
+}
+
 static struct store *sqlite_open(const struct cfg *cfg,
 				 const struct store_owner *owner, char *err,
 				 size_t errlen)
@@ -207,6 +250,11 @@ static struct store *sqlite_open(const struct cfg *cfg,
 	snprintf(q->owner, sizeof(q->owner), "%s", owner->name);
 	q->reclaim = owner->reclaim;
 	q->lease = owner->claim_lease;
+	if (owner->read_only) {
+		if (open_read_only(q, cfg, err, errlen) < 0)
+			goto fail;
+		return &q->base;
+	}
 	if (sqlite3_open_v2(q->path, &q->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
@@ -379,15 +427,28 @@ static int sqlite_totals(struct store *s, struct store_totals *t, char *err,
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	if (q->absent[0]) {
+		memset(t, 0, sizeof(*t));
+		t->oldest_claim_age = -1;
+		snprintf(t->absent, sizeof(t->absent), "%s", q->absent);
+		return 0;
+	}
+	/* a table made by hand (read-only: not completed) may lack it */
 	if (sqlite3_prepare_v2(
 		    q->db,
-		    "SELECT count(*), count(*) FILTER (WHERE delivery_status = 1),"
-		    " count(*) FILTER (WHERE delivery_status = 0),"
-		    " count(*) FILTER (WHERE ts IS NOT NULL AND delivery_status IS NULL),"
-		    " count(*) FILTER (WHERE ts IS NULL),"
-		    " coalesce(strftime('%s', 'now') - strftime('%s', min(claimed_at)"
-		    " FILTER (WHERE ts IS NULL)), -1)"
-		    " FROM results",
+		    has_column(q, "claimed_at", 10)
+			    ? "SELECT count(*), count(*) FILTER (WHERE delivery_status = 1),"
+			      " count(*) FILTER (WHERE delivery_status = 0),"
+			      " count(*) FILTER (WHERE ts IS NOT NULL AND delivery_status IS NULL),"
+			      " count(*) FILTER (WHERE ts IS NULL),"
+			      " coalesce(strftime('%s', 'now') - strftime('%s', min(claimed_at)"
+			      " FILTER (WHERE ts IS NULL)), -1)"
+			      " FROM results"
+			    : "SELECT count(*), count(*) FILTER (WHERE delivery_status = 1),"
+			      " count(*) FILTER (WHERE delivery_status = 0),"
+			      " count(*) FILTER (WHERE ts IS NOT NULL AND delivery_status IS NULL),"
+			      " count(*) FILTER (WHERE ts IS NULL), -1"
+			      " FROM results",
 		    -1, &st, NULL) != SQLITE_OK)
 		return fail(q, "count records", err, errlen);
 	rc = sqlite3_step(st);
@@ -405,6 +466,25 @@ static int sqlite_totals(struct store *s, struct store_totals *t, char *err,
 	return 0;
 }
 
+/* --status: the file, as an absolute path (the cwd is not in the text). */
+static size_t sqlite_where(const struct cfg *cfg, struct store_where *out,
+			   size_t max)
+{
+	const char *path = cfg_str(cfg, "sqlite", "path");
+	char cwd[4096];
+
+	if (max == 0)
+		return 0;
+	out[0].name = "path";
+	/* a name too long for the value is shown as given */
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL ||
+	    snprintf(out[0].value, sizeof(out[0].value), "%s/%s",
+		     strcmp(cwd, "/") ? cwd : "",
+		     path) >= (int)sizeof(out[0].value))
+		snprintf(out[0].value, sizeof(out[0].value), "%s", path);
+	return 1;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.keys = sqlite_keys,
@@ -414,4 +494,5 @@ const struct store_ops store_sqlite_ops = {
 	.release = sqlite_release,
 	.totals = sqlite_totals,
 	.close = sqlite_close,
+	.where = sqlite_where,
 };

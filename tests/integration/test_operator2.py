@@ -17,8 +17,8 @@ import time
 import pytest
 
 from conftest import (REPO, SENDER_BIN, SUMMARY_RE, closed_port_url,
-                      result_of, sender_env, wait_for, write_config,
-                      write_letters, write_raw)
+                      make_config, result_of, sender_env, wait_for,
+                      write_config, write_letters, write_raw)
 
 OUTCOMES = {"delivered", "not_delivered", "rejected", "error", "skipped",
             "deferred", "in_doubt", "invalid"}
@@ -541,3 +541,96 @@ def test_unknown_sender_variable_is_a_warning(store, sender, mock, tmp_path):
     r = sender.run(["--print-config"], api_url=m.url,
                    env={"SENDER_API_URL": m.url, "SENDER_CONFIG": "/dev/null"})
     assert r.code == 0 and "names no" not in r.err, r
+
+
+# ---------------------------------------------------------------- --status
+
+def status_config(store):
+    # an API URL that is never used: --status does not talk to it
+    return make_config(store, "http://127.0.0.1:9/api.php")
+
+
+def where_expected(store):
+    """The place --status must name, per backend."""
+    if store.name == "sqlite":
+        return {"path": str(store.path)}
+    if store.name == "mysql":
+        return {"socket": str(store.server.socket),
+                "database": store.database, "table": store.table}
+    if store.name == "mongodb":
+        # the URI as given, less any user:password@
+        return {"uri": re.sub(r"//[^/?]*@", "//",
+                              store.server.uri.split("?")[0]),
+                "database": store.database,
+                "collection": store.collection}
+    pytest.skip("no expectations for backend %s" % store.name)
+
+
+def test_status_creates_nothing(store, sender, tmp_path):
+    config = status_config(store)
+    r = sender.run(["--status"], config=config)
+    assert r.code == 0, r
+    assert store.untouched(), "--status created the store\n%s" % r
+    assert "nothing recorded yet" in r.out, r
+    assert re.search(r"^records:\s+0$", r.out, re.M), r
+    r = sender.run(["--status", "--json"], config=config)
+    assert r.code == 0, r
+    s = json.loads(r.out)
+    assert s["exists"] is False and s["records"] == 0, r
+    assert store.untouched(), "--status --json created the store\n%s" % r
+
+
+def test_status_says_where_it_read(store, sender, mock, tmp_path):
+    m = mock("--zero-every", "3")
+    path = write_letters(tmp_path / "a.xml", range(1, 11))
+    assert sender.run([path], api_url=m.url).code == 0
+    config = write_config(status_config(store), tmp_path)
+    want = where_expected(store)
+    files = sorted(os.listdir(tmp_path))
+    r = sender.run(["--status"], config=config)
+    assert r.code == 0, r
+    # no -wal, -shm or anything else left behind by reading
+    assert sorted(os.listdir(tmp_path)) == files, r
+    assert "backend:          %s" % store.name in r.out, r
+    for k, v in want.items():
+        assert re.search(r"^%s:\s+%s$" % (k, re.escape(v)), r.out, re.M), \
+            "want %s: %s\n%s" % (k, v, r)
+    assert "nothing recorded yet" not in r.out, r
+    r = sender.run(["--status", "--json"], config=config)
+    assert r.code == 0, r
+    s = json.loads(r.out)
+    assert s["backend"] == store.name, r
+    for k, v in want.items():
+        assert s["where"][k] == v, r
+    assert s["exists"] is True, r
+    assert (s["records"], s["done"], s["delivered"], s["not_delivered"],
+            s["rejected"], s["claimed"]) == (10, 10, 7, 3, 0, 0), r
+
+
+def test_status_in_an_empty_directory_creates_nothing(tmp_path):
+    """The built-in defaults: sqlite, ./sender.db.  Today's bug: it made
+    sender.db there and reported zeros."""
+    from conftest import run_sender
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    r = run_sender(["--status"], cwd=work, env={"HOME": str(home)})
+    assert r.code == 0, r
+    assert os.listdir(work) == [], os.listdir(work)
+    assert re.search(r"^path:\s+%s$" % re.escape(str(work / "sender.db")),
+                     r.out, re.M), r
+    assert "nothing recorded yet" in r.out, r
+
+
+def test_status_never_shows_credentials(store, sender, tmp_path):
+    if store.name != "mongodb":
+        pytest.skip("credentials in a URI: [mongodb] uri")
+    port = closed_port_url().split(":")[2].split("/")[0]
+    uri = ("mongodb://alice:s3cr3t@127.0.0.1:%s/?serverSelectionTimeoutMS="
+           "300&connectTimeoutMS=300" % port)
+    config = status_config(store).replace(store.server.uri, uri)
+    for extra in ([], ["--json"]):
+        r = sender.run(["--status"] + extra, config=config)
+        assert r.code == 4, r
+        assert "s3cr3t" not in r.out + r.err and "alice" not in r.out, r
+        assert "mongodb://127.0.0.1:%s/" % port in r.out, r

@@ -220,7 +220,7 @@ static int setup(struct fixture *f, const char *db_path)
 {
 	const struct store_ops *ops = store_find("sqlite");
 	const struct cfg_key *tables[2] = { NULL, NULL };
-	struct store_owner owner = { "replay", 0, 0 };
+	struct store_owner owner = { .name = "replay" };
 
 	memset(f, 0, sizeof(*f));
 	if (!CHECK(ops != NULL))
