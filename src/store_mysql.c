@@ -113,11 +113,11 @@ static const struct cfg_key mysql_keys[] = {
 	{ "mysql", "ssl_mode", CFG_STRING, "disabled", 0, 0, NULL,
 	  "disabled, required (TLS), verify_ca (and the server's certificate "
 	  "signed by ssl_ca), verify_identity (and made out to host)" },
-	{ "mysql", "ssl_ca", CFG_STRING, "", 0, 0, NULL,
+	{ "mysql", "ssl_ca", CFG_PATH, "", 0, 0, NULL,
 	  "CA certificate(s) that sign the server's (PEM file)" },
-	{ "mysql", "ssl_cert", CFG_STRING, "", 0, 0, NULL,
+	{ "mysql", "ssl_cert", CFG_PATH, "", 0, 0, NULL,
 	  "client certificate (PEM file), with ssl_key" },
-	{ "mysql", "ssl_key", CFG_STRING, "", 0, 0, NULL,
+	{ "mysql", "ssl_key", CFG_PATH, "", 0, 0, NULL,
 	  "the client certificate's private key (PEM file)" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };
