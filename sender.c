@@ -639,6 +639,12 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	}
 	run_files(&ro, api, store, log, &st);
 	log->progress = NULL;
+	if (store_conflicts(store))
+		log_event(log, LOG_INFO, EV_STORAGE, -1,
+			  "%s: %lu conflicts with other runs retried (claim "
+			  "or outcome batches rolled back by the server: "
+			  "deadlocks, or Galera certification failures)",
+			  store_name(store), store_conflicts(store));
 	api_free(api);
 	store_close(store);
 	report_close(report);

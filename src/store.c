@@ -1,5 +1,6 @@
 #include "owner.h"
 #include "store.h"
+#include "store_net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,12 @@ void store_close(struct store *s)
 const char *store_name(const struct store *s)
 {
 	return s->ops->name;
+}
+
+unsigned long store_conflicts(const struct store *s)
+{
+	/* a network store embeds struct store_net first */
+	return s && s->ops->net ? ((const struct store_net *)s)->conflicts : 0;
 }
 
 struct store *store_checked(struct store *s, const struct store_ops *ops,

@@ -219,6 +219,14 @@ size_t store_where(const struct store_ops *ops, const struct cfg *cfg,
 const char *store_name(const struct store *s);
 
 /*
+ * How many times a call of s was run again because the server rolled it
+ * back for another client: a deadlock, or in a Galera cluster a batch
+ * that failed certification (another node committed an overlapping one
+ * first).  0 for a store that never retries; NULL gives 0.
+ */
+unsigned long store_conflicts(const struct store *s);
+
+/*
  * s, checked to be a store of ops, for a backend's own downcast (module
  * names it, e.g. "store_mysql").  A store of another backend is a bug:
  * it aborts with a message naming both.  NULL stays NULL.

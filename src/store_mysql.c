@@ -57,8 +57,14 @@
 
 /* Rows per statement: far below max_allowed_packet (about 40 bytes each). */
 #define ROWS_PER_STATEMENT 1000
-/* Deadlocks (InnoDB picked us as the victim) retried at once, per call. */
+/*
+ * Conflicts retried at once, per call: InnoDB deadlocks (we were picked as
+ * the victim) and, in a Galera cluster, certification failures (another
+ * node committed an overlapping batch first).
+ */
 #define CONFLICT_RETRIES 10
+/* Servers in [mysql] host, at most. */
+#define HOSTS_MAX 16
 /* Seconds to connect, and to wait for one answer before calling it lost. */
 #define CONNECT_TIMEOUT 10
 #define IO_TIMEOUT	90
@@ -74,13 +80,23 @@ enum ssl_mode {
 static const char *const ssl_modes[] = { "disabled", "required", "verify_ca",
 					 "verify_identity", NULL };
 
-struct store_mysql {
-	struct store_net net; /* first: the common part */
-	MYSQL *db;	      /* NULL while disconnected */
-	char *socket, *host, *user, *password, *database; /* owned */
-	char *ssl_ca, *ssl_cert, *ssl_key;		  /* owned */
-	enum ssl_mode ssl_mode;
+/* One server of [mysql] host. */
+struct mysql_host {
+	char name[256]; /* a name or an address, IPv6 without brackets */
 	unsigned port;
+};
+
+struct store_mysql {
+	struct store_net net;			   /* first: the common part */
+	MYSQL *db;				   /* NULL while disconnected */
+	char *socket, *user, *password, *database; /* owned */
+	char *ssl_ca, *ssl_cert, *ssl_key;	   /* owned */
+	enum ssl_mode ssl_mode;
+	struct mysql_host hosts[HOSTS_MAX]; /* none: the socket */
+	size_t nhosts;
+	size_t cur;	  /* the server of the session, or the last one tried */
+	size_t next;	  /* where the next connect starts */
+	int cluster;	  /* the session's server is a Galera node (wsrep_on) */
 	int reclaim;	  /* --reclaim (2: =all): see struct store_owner */
 	long lease;	  /* [store] claim_lease */
 	char *owner;	  /* owned: this run, written into its claims */
@@ -98,9 +114,10 @@ static const struct cfg_key mysql_keys[] = {
 	{ "mysql", "socket", CFG_STRING, "/var/run/mysqld/mysqld.sock", 0, 0,
 	  NULL, "the server's unix socket, used when host is empty" },
 	{ "mysql", "host", CFG_STRING, "", 0, 0, NULL,
-	  "empty: the unix socket; set it (and port) for TCP" },
+	  "empty: the unix socket; host[:port] for TCP; a comma-separated "
+	  "list (a Galera cluster): the first that answers, the next on loss" },
 	{ "mysql", "port", CFG_UINT, "3306", 1, 65535, NULL,
-	  "TCP port, used when host is set" },
+	  "TCP port of the hosts that give none" },
 	{ "mysql", "user", CFG_STRING, "u1", 0, 0, NULL, "user name" },
 	{ "mysql", "password", CFG_SECRET, "", 0, 0, "SENDER_MYSQL_PASSWORD",
 	  "password (never printed)" },
@@ -163,7 +180,9 @@ static int is_lost(unsigned code)
 	case CR_CONN_HOST_ERROR:
 	case ER_SERVER_SHUTDOWN:
 	case ER_CONNECTION_KILLED:
-	case ER_CON_COUNT_ERROR: return 1;
+	case ER_CON_COUNT_ERROR:
+	/* a Galera node out of the primary component, or not synced yet */
+	case ER_UNKNOWN_COM_ERROR: return 1;
 	}
 	return 0;
 }
@@ -174,12 +193,140 @@ static int is_conflict(unsigned code)
 	return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT;
 }
 
+/* ------------------------------------------------------------ hosts */
+
+/*
+ * One entry of [mysql] host, the len bytes at s: "host", "host:port",
+ * "[v6]" or "[v6]:port"; port is the default.  0, or -1 and why.
+ */
+static int parse_host(const char *s, size_t len, unsigned port,
+		      struct mysql_host *h, char *why, size_t whylen)
+{
+	const char *end = s + len, *name = s, *name_end, *rest;
+	unsigned long v = 0;
+
+	if (*s == '[') {
+		name = s + 1;
+		name_end = memchr(s, ']', len);
+		if (name_end == NULL) {
+			snprintf(why, whylen, "'%.*s' has '[' without ']'",
+				 (int)len, s);
+			return -1;
+		}
+		rest = name_end + 1;
+	} else {
+		name_end = memchr(s, ':', len);
+		name_end = name_end ? name_end : end;
+		rest = name_end;
+		if (rest < end &&
+		    memchr(rest + 1, ':', (size_t)(end - rest - 1))) {
+			snprintf(why, whylen,
+				 "'%.*s': an IPv6 address goes in brackets, "
+				 "e.g. [::1]:3306",
+				 (int)len, s);
+			return -1;
+		}
+	}
+	if (name_end == name || (size_t)(name_end - name) >= sizeof(h->name) ||
+	    memchr(name, ' ', (size_t)(name_end - name)) ||
+	    memchr(name, '\t', (size_t)(name_end - name)) ||
+	    memchr(name, '[', (size_t)(name_end - name))) {
+		snprintf(why, whylen, "'%.*s' is not a host name or address",
+			 (int)len, s);
+		return -1;
+	}
+	if (rest < end) {
+		const char *p = rest + 1;
+
+		if (*rest != ':' || p == end || end - p > 5)
+			goto bad_port;
+		for (; p < end; p++) {
+			if (*p < '0' || *p > '9')
+				goto bad_port;
+			v = v * 10 + (unsigned long)(*p - '0');
+		}
+		if (v < 1 || v > 65535)
+			goto bad_port;
+		port = (unsigned)v;
+	}
+	snprintf(h->name, sizeof(h->name), "%.*s", (int)(name_end - name),
+		 name);
+	h->port = port;
+	return 0;
+bad_port:
+	snprintf(why, whylen,
+		 "'%.*s': want host[:port], a port from 1 to 65535", (int)len,
+		 s);
+	return -1;
+}
+
+/*
+ * [mysql] host: empty (the unix socket: no host), or a comma-separated
+ * list of host[:port] (blanks around entries allowed), at most HOSTS_MAX.
+ * 0 and *n, or -1 and why.
+ */
+static int parse_hosts(const char *list, unsigned port,
+		       struct mysql_host out[HOSTS_MAX], size_t *n, char *why,
+		       size_t whylen)
+{
+	const char *p = list, *item, *stop, *end;
+
+	*n = 0;
+	if (list[strspn(list, " \t")] == '\0')
+		return 0;
+	for (;;) {
+		item = p + strspn(p, " \t");
+		stop = strchr(item, ',');
+		stop = stop ? stop : item + strlen(item);
+		for (end = stop;
+		     end > item && (end[-1] == ' ' || end[-1] == '\t');)
+			end--;
+		if (end == item) {
+			snprintf(why, whylen, "an empty entry in the list");
+			return -1;
+		}
+		if (*n == HOSTS_MAX) {
+			snprintf(why, whylen, "more than %d servers",
+				 HOSTS_MAX);
+			return -1;
+		}
+		if (parse_host(item, (size_t)(end - item), port, &out[*n], why,
+			       whylen) < 0)
+			return -1;
+		++*n;
+		if (*stop == '\0')
+			return 0;
+		p = stop + 1;
+	}
+}
+
+/* "'db1:3306'", or the whole list when i is nhosts; the socket if none. */
+static void describe_where(struct store_mysql *m, size_t i)
+{
+	char *w = m->net.where;
+	size_t len = sizeof(m->net.where), used = 0, k;
+
+	if (m->nhosts == 0) {
+		snprintf(w, len, "socket '%s'", m->socket);
+		return;
+	}
+	w[0] = '\0';
+	for (k = i < m->nhosts ? i : 0; k < m->nhosts && used < len; k++) {
+		const struct mysql_host *h = &m->hosts[k];
+		int v6 = strchr(h->name, ':') != NULL;
+
+		used += (size_t)snprintf(w + used, len - used, "%s'%s%s%s:%u'",
+					 used ? ", " : "", v6 ? "[" : "",
+					 h->name, v6 ? "]" : "", h->port);
+		if (i < m->nhosts)
+			break;
+	}
+}
+
 /* ------------------------------------------------------------ connection */
 
-static void disconnect(struct store_net *n)
+static void close_handle(struct store_mysql *m)
 {
-	struct store_mysql *m = of_net(n);
-
 	if (m->db)
 		mysql_close(m->db);
 	m->db = NULL;
@@ -209,11 +356,24 @@ static int set_tls(struct store_mysql *m)
 	return 0;
 }
 
+/*
+ * The store_net op: a session dropped (its server lost) sends the next
+ * connect to the next server of the list first.
+ */
+static void disconnect(struct store_net *n)
+{
+	struct store_mysql *m = of_net(n);
+
+	if (m->db && m->nhosts)
+		m->next = (m->cur + 1) % m->nhosts;
+	close_handle(m);
+}
+
 static int set_options(struct store_mysql *m)
 {
 	unsigned connect_timeout = CONNECT_TIMEOUT, io_timeout = IO_TIMEOUT;
-	unsigned protocol = m->host[0] ? MYSQL_PROTOCOL_TCP
-				       : MYSQL_PROTOCOL_SOCKET;
+	unsigned protocol = m->nhosts ? MYSQL_PROTOCOL_TCP
+				      : MYSQL_PROTOCOL_SOCKET;
 	unsigned no = 0;
 
 	/* the zone by offset: named zones need the server's tz tables */
@@ -228,27 +388,116 @@ static int set_options(struct store_mysql *m)
 	return set_tls(m);
 }
 
-/* A new session: the handle, its options, the init command. */
-static int connect_db(struct store_net *n)
+/* The Value of a one-row SHOW statement in out ("" for no row). */
+static int show_value(struct store_mysql *m, const char *sql, char *out,
+		      size_t len)
 {
-	struct store_mysql *m = of_net(n);
+	MYSQL_RES *res;
+	MYSQL_ROW row;
 
-	disconnect(n);
+	if (mysql_real_query(m->db, sql, strlen(sql)) != 0 ||
+	    (res = mysql_store_result(m->db)) == NULL)
+		return note(m);
+	row = mysql_fetch_row(res);
+	snprintf(out, len, "%s",
+		 row && mysql_num_fields(res) > 1 && row[1] ? row[1] : "");
+	mysql_free_result(res);
+	return 0;
+}
+
+/*
+ * A Galera node (wsrep_on) is of use only while it is in the primary
+ * component and synced (wsrep_ready): cut off from the others it refuses
+ * every statement with 1047, so such a node counts as a lost server and
+ * the next one is tried.  On a node, the reads that decide anything wait
+ * until the node has applied what the cluster committed before them
+ * (wsrep_sync_wait = 1: SELECT and START TRANSACTION), so that a claim
+ * finds the claims other nodes committed, and --status counts them.
+ * MySQL has neither variable; MariaDB without Galera has wsrep_on OFF.
+ */
+static int check_cluster(struct store_mysql *m)
+{
+	char value[64];
+
+	m->cluster = 0;
+	if (show_value(m, "SHOW VARIABLES LIKE 'wsrep\\_on'", value,
+		       sizeof(value)) < 0)
+		return -1;
+	if (strcasecmp(value, "ON") != 0)
+		return 0;
+	m->cluster = 1;
+	if (show_value(m, "SHOW STATUS LIKE 'wsrep\\_ready'", value,
+		       sizeof(value)) < 0)
+		return -1;
+	if (strcasecmp(value, "ON") != 0) {
+		m->code = ER_UNKNOWN_COM_ERROR;
+		snprintf(m->msg, sizeof(m->msg),
+			 "the Galera node is not ready (wsrep_ready is '%s'): "
+			 "it is not in the primary component or not synced",
+			 value);
+		return -1;
+	}
+	if (mysql_real_query(m->db, "SET SESSION wsrep_sync_wait = 1",
+			     strlen("SET SESSION wsrep_sync_wait = 1")) != 0)
+		return note(m);
+	return 0;
+}
+
+/* A new session with server i (or the socket): handle, options, checks. */
+static int connect_one(struct store_mysql *m, size_t i)
+{
+	const struct mysql_host *h = m->nhosts ? &m->hosts[i] : NULL;
+
 	m->db = mysql_init(NULL);
 	if (m->db == NULL)
 		return note_own(m, "out of memory");
 	if (set_options(m) < 0)
 		goto fail;
-	if (mysql_real_connect(m->db, m->host[0] ? m->host : "localhost",
-			       m->user, m->password[0] ? m->password : NULL,
-			       m->database, m->host[0] ? m->port : 0,
-			       m->host[0] ? NULL : m->socket, 0) == NULL) {
+	if (mysql_real_connect(m->db, h ? h->name : "localhost", m->user,
+			       m->password[0] ? m->password : NULL, m->database,
+			       h ? h->port : 0, h ? NULL : m->socket,
+			       0) == NULL) {
 		note(m);
 		goto fail;
 	}
+	if (check_cluster(m) < 0)
+		goto fail;
 	return 0;
 fail:
+	close_handle(m);
+	return -1;
+}
+
+/*
+ * A new session with the first server that answers, trying each one of
+ * [mysql] host once, from m->next on.  If none does, the error kept is
+ * the first one that is not a lost server (a wrong password says more
+ * than a node that is down), else the last.
+ */
+static int connect_db(struct store_net *n)
+{
+	struct store_mysql *m = of_net(n);
+	size_t k, tries = m->nhosts ? m->nhosts : 1;
+	unsigned code = 0;
+	int kept = 0;
+	char msg[sizeof(m->msg)];
+
 	disconnect(n);
+	for (k = 0; k < tries; k++) {
+		m->cur = (m->next + k) % tries;
+		if (connect_one(m, m->cur) == 0) {
+			describe_where(m, m->cur);
+			return 0;
+		}
+		if (!kept || is_lost(code)) {
+			kept = 1;
+			code = m->code;
+			snprintf(msg, sizeof(msg), "%s", m->msg);
+		}
+	}
+	m->code = code;
+	snprintf(m->msg, sizeof(m->msg), "%s", msg);
+	describe_where(m, tries > 1 ? m->nhosts : m->cur);
 	return -1;
 }
 
@@ -1098,7 +1347,7 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 	case CR_SOCKET_CREATE_ERROR:
 	case CR_CONN_HOST_ERROR:
 	case CR_UNKNOWN_HOST:
-		if (m->host[0]) {
+		if (m->nhosts) {
 			snprintf(hint, sizeof(hint),
 				 "is the server running? "
 				 "check [mysql] host and port");
@@ -1116,6 +1365,11 @@ static void connect_error(struct store_mysql *m, const struct cfg *cfg,
 			 "the TLS connection failed: check [mysql] ssl_mode "
 			 "(%s), ssl_ca and the server's certificate",
 			 ssl_modes[m->ssl_mode]);
+		break;
+	case ER_UNKNOWN_COM_ERROR:
+		snprintf(hint, sizeof(hint),
+			 "no server of [mysql] host is a Galera node in the "
+			 "primary component: start or repair the cluster");
 		break;
 	default: snprintf(hint, sizeof(hint), "check the [mysql] section");
 	}
@@ -1143,7 +1397,6 @@ static void mysql_close_store(struct store *s)
 	free(m->ssl_cert);
 	free(m->ssl_key);
 	free(m->socket);
-	free(m->host);
 	free(m->user);
 	free(m->database);
 	free(m);
@@ -1198,6 +1451,10 @@ static int check_tls(const struct cfg *cfg, char *err, size_t errlen)
 static int mysql_check(const struct cfg *cfg, char *err, size_t errlen)
 {
 	const char *table = cfg_str(cfg, "mysql", "table");
+	const char *host = cfg_str(cfg, "mysql", "host");
+	struct mysql_host hosts[HOSTS_MAX];
+	size_t n;
+	char why[400];
 
 	if (check_tls(cfg, err, errlen) < 0)
 		return -1;
@@ -1209,6 +1466,16 @@ static int mysql_check(const struct cfg *cfg, char *err, size_t errlen)
 			 "with '" CLAIMS_SUFFIX "')",
 			 cfg_find(cfg, "mysql", "table")->origin, table,
 			 TABLE_NAME_MAX);
+		return -1;
+	}
+	if (parse_hosts(host, (unsigned)cfg_uint(cfg, "mysql", "port"), hosts,
+			&n, why, sizeof(why)) < 0) {
+		snprintf(err, errlen,
+			 "%s: key 'host' in section [mysql]: %s; want "
+			 "host[:port] or a comma-separated list of them "
+			 "(an IPv6 address in brackets), or nothing for the "
+			 "unix socket",
+			 cfg_find(cfg, "mysql", "host")->origin, why);
 		return -1;
 	}
 	return 0;
@@ -1224,7 +1491,6 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg, char *err,
 	snprintf(m->table, sizeof(m->table), "%s", table);
 	snprintf(m->claims, sizeof(m->claims), "%s" CLAIMS_SUFFIX, table);
 	m->socket = strdup(cfg_str(cfg, "mysql", "socket"));
-	m->host = strdup(cfg_str(cfg, "mysql", "host"));
 	m->user = strdup(cfg_str(cfg, "mysql", "user"));
 	m->password = strdup(cfg_str(cfg, "mysql", "password"));
 	m->database = strdup(cfg_str(cfg, "mysql", "database"));
@@ -1233,21 +1499,19 @@ static int copy_config(struct store_mysql *m, const struct cfg *cfg, char *err,
 	m->ssl_key = strdup(cfg_str(cfg, "mysql", "ssl_key"));
 	m->ssl_mode = (enum ssl_mode)ssl_mode_of(
 		cfg_str(cfg, "mysql", "ssl_mode"));
-	if (!m->socket || !m->host || !m->user || !m->password ||
-	    !m->database || !m->ssl_ca || !m->ssl_cert || !m->ssl_key) {
+	if (!m->socket || !m->user || !m->password || !m->database ||
+	    !m->ssl_ca || !m->ssl_cert || !m->ssl_key) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	m->port = (unsigned)cfg_uint(cfg, "mysql", "port");
+	/* checked by mysql_check() above */
+	parse_hosts(cfg_str(cfg, "mysql", "host"),
+		    (unsigned)cfg_uint(cfg, "mysql", "port"), m->hosts,
+		    &m->nhosts, err, errlen);
 	m->net.reconnect_timeout = cfg_seconds(cfg, "mysql",
 					       "reconnect_timeout");
 	snprintf(m->net.object, sizeof(m->net.object), "table '%s'", m->table);
-	if (m->host[0])
-		snprintf(m->net.where, sizeof(m->net.where), "'%s:%u'", m->host,
-			 m->port);
-	else
-		snprintf(m->net.where, sizeof(m->net.where), "socket '%s'",
-			 m->socket);
+	describe_where(m, m->nhosts > 1 ? m->nhosts : 0);
 	return 0;
 }
 

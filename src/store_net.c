@@ -44,8 +44,10 @@ int store_net_retry(struct store_net *n,
 		}
 		fault = ops->fault(n);
 		if (fault == STORE_NET_CONFLICT &&
-		    ++conflicts <= ops->conflict_retries)
+		    ++conflicts <= ops->conflict_retries) {
+			n->conflicts++;
 			continue;
+		}
 		if (fault != STORE_NET_LOST)
 			break;
 		ops->disconnect(n);

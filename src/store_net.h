@@ -104,7 +104,8 @@ struct store_net_ops {
 struct store_net {
 	struct store base; /* first */
 	double reconnect_timeout;
-	int gave_up;	  /* the last call waited reconnect_timeout in vain */
+	int gave_up; /* the last call waited reconnect_timeout in vain */
+	unsigned long conflicts; /* attempts run again after a conflict */
 	char where[300];  /* "'host:3306'", "socket '/x.sock'": messages */
 	char object[300]; /* "table 'results'": messages */
 };

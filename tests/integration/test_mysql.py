@@ -264,6 +264,55 @@ def test_tcp_nothing_listening(my, sender, mock, tmp_path):
     assert my.untouched()
 
 
+# ---------------------------------------------------------------- host lists
+
+@pytest.mark.parametrize("value", [
+    "127.0.0.1,,127.0.0.2", "127.0.0.1,", " , ", "db:0", "db:65536",
+    "db:33o6", "db:", "::1", "[::1", "[::1]x", "db1 db2:3306",
+    ",".join(["db"] * 17)])
+def test_bad_host_list_is_refused(my, sender, mock, tmp_path, value):
+    """A malformed [mysql] host is a configuration error (exit 2), found
+    before connecting, that names the key and the entry at fault."""
+    m = mock()
+    section = my.config_section(host=value, port=my.server.port)
+    text = sender.config(m.url).replace(my.config_section(), section)
+    r = sender.run([write_letters(tmp_path / "a.xml", [1])], config=text)
+    assert r.code == 2, r
+    assert "key 'host' in section [mysql]" in r.err, r
+    assert m.requests() == []
+    assert my.untouched()
+
+
+def test_host_list_first_that_answers(my, sender, mock, tmp_path):
+    """[mysql] host as a list: servers that do not answer are passed
+    over, in order, for the first that does; a host without a port gets
+    [mysql] port.  The old single-host parser took the whole list for one
+    host name."""
+    from backend_mysql import free_port
+    m = mock()
+    dead = free_port()
+    section = my.config_section(
+        host=" 127.0.0.1:%d , [::1]:%d,127.0.0.1" % (dead, dead),
+        port=my.server.port, socket=tmp_path / "no-such.sock")
+    text = sender.config(m.url).replace(my.config_section(), section)
+    r = sender.run([write_letters(tmp_path / "a.xml", [1, 2])], config=text)
+    assert r.code == 0, r
+    assert {i: st for i, (ts, st) in my.rows().items()} == {1: 1, 2: 1}
+
+
+def test_host_list_none_answers(my, sender, mock, tmp_path):
+    """No server of the list answers: exit 4, the message names them all."""
+    from backend_mysql import free_port
+    m = mock()
+    a, b = free_port(), free_port()
+    section = my.config_section(host="127.0.0.1:%d,127.0.0.1:%d" % (a, b))
+    text = sender.config(m.url).replace(my.config_section(), section)
+    r = sender.run([write_letters(tmp_path / "a.xml", [1])], config=text)
+    assert_refused(r, m, ["'127.0.0.1:%d', '127.0.0.1:%d'" % (a, b),
+                          "host and port"])
+    assert my.untouched()
+
+
 # ---------------------------------------------------------------- operator
 
 def test_status_and_print_config(my, sender, mock, tmp_path):
