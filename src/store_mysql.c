@@ -514,6 +514,17 @@ static enum store_net_fault net_fault(struct store_net *n)
 
 	if (is_conflict(m->code))
 		return STORE_NET_CONFLICT;
+	/*
+	 * A Galera node that leaves the primary component in the middle of
+	 * a commit fails it with 1180 ("Error while appending ... fragment
+	 * (provider status: Not connected to Primary Component)"), or 1317
+	 * when it interrupts a statement: nothing of it was committed, and
+	 * another node may take the call.  On a lone server 1180 is an
+	 * engine's failure: an error.
+	 */
+	if (m->cluster && (m->code == ER_ERROR_DURING_COMMIT ||
+			   m->code == ER_QUERY_INTERRUPTED))
+		return STORE_NET_LOST;
 	return is_lost(m->code) ? STORE_NET_LOST : STORE_NET_OTHER;
 }
 
