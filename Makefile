@@ -184,3 +184,16 @@ bench-stores: all
 .PHONY: bench-hosts
 bench-hosts: all
 	@/usr/bin/python3 bench/hosts.py
+
+# letters/s of 3 sender hosts on a 3-node Galera cluster (one node each)
+# next to 3 hosts on one MariaDB, on the namespace test bed (root)
+.PHONY: bench-cluster
+bench-cluster: all
+	@/usr/bin/python3 bench/cluster.py
+
+# only the Galera scenarios of make check (tests/integration/test_galera.py:
+# a 3-node cluster on the namespace test bed; root, galera-4, rsync)
+.PHONY: check-cluster
+check-cluster: deps-test all
+	@SENDER_TEST_BACKENDS=mysql /usr/bin/python3 -m pytest -q \
+		-p no:cacheprovider tests/integration/test_galera.py

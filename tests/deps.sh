@@ -17,7 +17,7 @@ libmongoc-dev libbson-dev libmicrohttpd-dev"
 lint="clang-format clang-tidy"
 demo="sqlite3"
 test="$lint sqlite3 time python3 python3-pytest python3-pymysql python3-pymongo
-mariadb-server mariadb-client clang libclang-rt-14-dev"
+mariadb-server mariadb-client galera-4 rsync clang libclang-rt-14-dev"
 
 case ${1:-build} in
 build) want=$build ;;

@@ -17,10 +17,11 @@
 #        tests/lib/galera.sh wait DIR SIZE [SECONDS]
 #                                           wait until the node is Synced in a
 #                                           primary component of SIZE nodes
-# Environment: GALERA_ADDR  the node's address (default 127.0.0.1): clients
-#                           on ADDR:GALERA_PORT (default 3306), replication
-#                           on ADDR:GALERA_GCOMM_PORT (default 4567), IST on
-#                           that port + 1, SST on that port + 2
+# Environment: GALERA_ADDR  the node's address (default 127.0.0.1):
+#                           replication on ADDR:GALERA_GCOMM_PORT (default
+#                           4567), IST on that port + 1, SST on that port + 2
+#              GALERA_BIND  where clients connect (default GALERA_ADDR), on
+#                           port GALERA_PORT (default 3306)
 #              GALERA_CLUSTER  every member's ADDR:GCOMM_PORT, comma-separated
 #              GALERA_NAME  the node's name (default: DIR's base name)
 #              GALERA_PROVIDER_OPTIONS  more wsrep_provider_options, e.g.
@@ -35,7 +36,7 @@
 # mariadb.sh: clients must store UTC themselves.
 set -euo pipefail
 
-usage() { sed -n '2,32s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,34s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 case $cmd in bootstrap | start) mkdir -p "$2" ;; esac
@@ -45,6 +46,7 @@ pidf=$dir/mariadb.pid
 pw=${MARIADB_U1_PASSWORD:-u1pass}
 addr=${GALERA_ADDR:-127.0.0.1}
 port=${GALERA_PORT:-3306}
+bind=${GALERA_BIND:-$addr}
 gport=${GALERA_GCOMM_PORT:-4567}
 name=${GALERA_NAME:-$(basename "$dir")}
 provider=/usr/lib/galera/libgalera_smm.so
@@ -107,7 +109,7 @@ launch() { # extra mariadbd arguments...
     chown -R mysql: "$dir"
     mariadbd --no-defaults --user=mysql --datadir="$dir/data" \
         --socket="$sock" --pid-file="$pidf" --log-error="$dir/mariadb.err" \
-        --port="$port" --bind-address="$addr" "${small[@]}" \
+        --port="$port" --bind-address="$bind" "${small[@]}" \
         --skip-name-resolve --default-time-zone=+03:00 --max-connections=200 \
         --wsrep-on=ON --wsrep-provider="$provider" \
         --wsrep-cluster-address="gcomm://${GALERA_CLUSTER:?set GALERA_CLUSTER}" \
