@@ -282,11 +282,15 @@ static void test_retry_conflicts_then_error(void)
 	CHECK_INT_EQ(retry(&f), 0);
 	CHECK_INT_EQ(f.attempts, 4);
 	CHECK_INT_EQ(f.connects, 1);
+	/* each conflict run again is counted, for -v */
+	CHECK_INT_EQ(f.net.conflicts, 3);
+	CHECK_INT_EQ(store_conflicts(&f.net.base), 3);
 	/* conflict_retries (3) more, then it is an error */
 	f.fails = 100;
 	f.attempts = 0;
 	CHECK_INT_EQ(retry(&f), -1);
 	CHECK_INT_EQ(f.attempts, 4);
+	CHECK_INT_EQ(f.net.conflicts, 6);
 	CHECK_STR_EQ(err,
 		     "Fake at 'db:1', table 't': cannot claim ids: failure 4");
 }
