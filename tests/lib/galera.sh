@@ -105,11 +105,13 @@ wait_synced() {
 launch() { # extra mariadbd arguments...
     local opts="gmcast.listen_addr=tcp://$addr:$gport;ist.recv_addr=$addr:$((gport + 1))"
     [ -n "${GALERA_PROVIDER_OPTIONS:-}" ] && opts+=";$GALERA_PROVIDER_OPTIONS"
-    mkdir -p "$dir/data"
+    # a tmpdir of its own: nodes in PID namespaces have the same pids,
+    # and would share the names of their temporary files in /tmp
+    mkdir -p "$dir/data" "$dir/tmp"
     chown -R mysql: "$dir"
     mariadbd --no-defaults --user=mysql --datadir="$dir/data" \
         --socket="$sock" --pid-file="$pidf" --log-error="$dir/mariadb.err" \
-        --port="$port" --bind-address="$bind" "${small[@]}" \
+        --tmpdir="$dir/tmp" --port="$port" --bind-address="$bind" "${small[@]}" \
         --skip-name-resolve --default-time-zone=+03:00 --max-connections=200 \
         --wsrep-on=ON --wsrep-provider="$provider" \
         --wsrep-cluster-address="gcomm://${GALERA_CLUSTER:?set GALERA_CLUSTER}" \
