@@ -377,6 +377,13 @@ def test_three_hosts_three_nodes(cluster, table, tmp_path):
     runs = [cluster.start(k, tmp_path, mocks[k], table, [files[k]],
                           concurrency=16) for k in range(3)]
     results = finish_all(runs)
+    # --status on each node at once: the cluster's committed state
+    for k in range(3):
+        st = cluster.start(k, tmp_path, mocks[k], table, [], ["--status"])
+        r = st.finish()
+        assert r.code == 0, r
+        assert re.search(r"^done: +%d$" % n_ids, r.out, re.M), r
+        assert re.search(r"^claimed: +0$", r.out, re.M), r
     for n in cluster.nodes:
         n.wait_synced(3)
     assert_all_done_once(cluster, table, mocks, n_ids)
