@@ -74,8 +74,12 @@ start() {
     if [ -z "$(server_pid)" ]; then
         local net=(--skip-networking)
         [ -n "$port" ] && net=(--port="$port" --bind-address="${MARIADB_BIND_ADDRESS:-127.0.0.1}")
+        # a tmpdir of its own: servers in PID namespaces (the test bed)
+        # have the same pids, and would collide on /tmp/#sql-temptable-*
+        mkdir -p "$dir/tmp"
         mariadbd --no-defaults --user=root --datadir="$dir/data" \
             --socket="$sock" --pid-file="$pidf" --log-error="$dir/mariadb.err" \
+            --tmpdir="$dir/tmp" \
             "${net[@]}" "${small[@]}" ${MARIADB_SERVER_ARGS:-} --skip-name-resolve \
             --default-time-zone=+03:00 --max-connections=200 \
             </dev/null >>"$dir/mariadb.err" 2>&1 &
