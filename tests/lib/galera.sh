@@ -103,7 +103,9 @@ wait_synced() {
 }
 
 launch() { # extra mariadbd arguments...
-    local opts="gmcast.listen_addr=tcp://$addr:$gport;ist.recv_addr=$addr:$((gport + 1))"
+    # a small write-set cache (128M by default, on disk): enough for a
+    # node of a test to rejoin by IST
+    local opts="gmcast.listen_addr=tcp://$addr:$gport;ist.recv_addr=$addr:$((gport + 1));gcache.size=32M"
     [ -n "${GALERA_PROVIDER_OPTIONS:-}" ] && opts+=";$GALERA_PROVIDER_OPTIONS"
     # a tmpdir of its own: nodes in PID namespaces have the same pids,
     # and would share the names of their temporary files in /tmp
