@@ -30,6 +30,7 @@ struct reader {
 	char error[512];     /* first fatal parser error, if any */
 	struct buf io_error; /* what libxml2's input layer said, if any */
 	int io_failed;
+	long long bytes_read; /* from the input, for "the input is empty" */
 
 	/* The letter being assembled. */
 	enum field collecting;
@@ -178,7 +179,7 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 	 * reader calls it "Extra content at the end of the document".
 	 */
 	if (e->code == XML_ERR_DOCUMENT_END && r->root == NULL &&
-	    reader_offset(r) == 0) {
+	    r->bytes_read == 0) {
 		snprintf(r->error, sizeof(r->error),
 			 "%s: the input is empty (no XML document at all)",
 			 r->name);
@@ -190,6 +191,28 @@ static void on_xml_error(void *arg, xmlErrorPtr e)
 		 : e->message ? e->message
 			      : "XML error");
 	one_line(r->error);
+}
+
+/*
+ * libxml2's input: read(2) of our descriptor (or standard input), counting
+ * the bytes, so that an empty pipe can be told from one whose first bytes
+ * are not XML.
+ */
+static int read_input(void *ctx, char *buf, int len)
+{
+	struct reader *r = ctx;
+	ssize_t n;
+
+	do
+		n = read(r->fd >= 0 ? r->fd : 0, buf, (size_t)len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		r->io_failed = 1;
+		buf_addf(&r->io_error, "read error: %s", strerror(errno));
+		return -1;
+	}
+	r->bytes_read += n;
+	return (int)n;
 }
 
 struct reader *reader_open(const char *path, char *err, size_t errlen)
@@ -233,8 +256,7 @@ struct reader *reader_open(const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	r->xml = xmlReaderForFd(stdin_input ? 0 : r->fd, r->name, NULL,
-				options);
+	r->xml = xmlReaderForIO(read_input, NULL, r, r->name, NULL, options);
 	if (r->xml == NULL) {
 		snprintf(err, errlen, "cannot read '%s'", r->name);
 		goto fail;

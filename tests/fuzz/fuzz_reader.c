@@ -491,6 +491,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	io_opened = 0;
 	r = reader_open(path, err, sizeof(err));
+	/* an empty file is refused at once, named as such */
+	if (size == 0) {
+		if (r != NULL || strstr(err, "is empty") == NULL)
+			FAIL("an empty file was not refused as empty: %s",
+			     r ? "opened" : err);
+		return 0;
+	}
 	if (r == NULL)
 		FAIL("reader_open failed on an existing file: %s", err);
 	if (strcmp(reader_name(r), path) != 0)
