@@ -41,7 +41,9 @@ GALERA_SH = ROOT / "tests" / "lib" / "galera.sh"
 LETTERS = int(os.environ.get("BENCH_CLUSTER_LETTERS", "10000"))
 LATENCY_MS = 20
 CONCURRENCY = 32
-REPL_NET = "198.18.1"
+REPL_NET = "198.18.0"
+# the replication network: 198.18.0.129-131/25 (the bed has the lower half)
+REPL_BASE = 128
 CONFLICTS_RE = re.compile(r"mysql: (\d+) conflicts with other runs retried")
 
 
@@ -103,11 +105,11 @@ def start_cluster(bed, nodes, work, password):
         sw.ip("link", "add", "vr%d" % i, "type", "veth", "peer", "name",
               "eth1", "netns", str(h.pid))
         sw.ip("link", "set", "vr%d" % i, "master", "br1", "up")
-        h.ip("addr", "add", "%s.%d/24" % (REPL_NET, i), "dev", "eth1")
+        h.ip("addr", "add", "%s.%d/25" % (REPL_NET, REPL_BASE + i), "dev", "eth1")
         h.ip("link", "set", "eth1", "up")
-    members = ",".join("%s.%d:4567" % (REPL_NET, i) for i in (1, 2, 3))
+    members = ",".join("%s.%d:4567" % (REPL_NET, REPL_BASE + i) for i in (1, 2, 3))
     for i, h in enumerate(nodes, 1):
-        env = dict(os.environ, GALERA_ADDR="%s.%d" % (REPL_NET, i),
+        env = dict(os.environ, GALERA_ADDR="%s.%d" % (REPL_NET, REPL_BASE + i),
                    GALERA_BIND=h.addr, GALERA_NAME=h.name,
                    GALERA_CLUSTER=members, MARIADB_U1_PASSWORD=password)
         env["PATH"] = env.get("PATH", "") + ":/usr/sbin:/sbin"

@@ -4,7 +4,7 @@ Each *host* is a set of namespaces -- network, UTS (its own hostname), PID
 (its own pid 1, /proc mounted afresh) and mount -- kept alive by a small
 reaper process that is pid 1 inside them.  The hosts are wired to one
 bridge that lives in a namespace of its own (the *switch*), each by a veth
-pair made by the bed, with addresses in 198.18.0.0/24 (RFC 2544, set aside
+pair made by the bed, with addresses in 198.18.0.0/25 (of 198.18.0.0/24, RFC 2544, set aside
 for network test beds).  No interface, address or route is ever created
 in the namespaces the test was started in: everything vanishes with the
 namespaces.
@@ -41,7 +41,9 @@ import time
 from pathlib import Path
 
 SUBNET = "198.18.0"
-PREFIX = 24
+# the bed's hosts on the lower half of 198.18.0.0/24; the upper half
+# (198.18.0.128/25) is left to a second network a test adds (Galera's)
+PREFIX = 25
 
 # pid 1 of every namespace set: names the host, then reaps orphans (a
 # server started in the background by a script is reparented to it) so
@@ -259,7 +261,7 @@ class Bed:
     def add_host(self, name, hostname=None):
         """A new host, plugged in, with the next address of the subnet."""
         index = len(self.hosts) + 1
-        assert index < 255
+        assert index < 2 ** (32 - PREFIX) - 1  # the lower half: .1 to .126
         h = Host(self, name, index, hostname or name)
         self.hosts.append(h)
         port = "vh%d" % index

@@ -2,8 +2,8 @@
 
 Three database hosts n1, n2, n3 (tests/hosts/netns.py) each run one node
 of a Galera cluster (tests/lib/galera.sh): clients reach a node on the
-bed's network (198.18.0.0/24, eth0), the nodes replicate on a network of
-their own (198.18.1.0/24, eth1, a second bridge made here), so that a node
+bed's network (198.18.0.0/25, eth0), the nodes replicate on a network of
+their own (198.18.0.128/25, eth1, a second bridge made here), so that a node
 can be cut off from the cluster while its clients still reach it -- and
 are told "WSREP has not yet prepared node for application use" (1047).
 
@@ -39,7 +39,9 @@ import netns  # noqa: E402
 
 GALERA_SH = REPO / "tests" / "lib" / "galera.sh"
 PROVIDER = Path("/usr/lib/galera/libgalera_smm.so")
-REPL_NET = "198.18.1"
+REPL_NET = "198.18.0"
+# the replication network: 198.18.0.129-131/25 (the bed has the lower half)
+REPL_BASE = 128
 MYSQL_PORT = 3306
 API_PORT = 8080
 # A node cut off is noticed in about 2 s, and let back in soon after.
@@ -70,7 +72,7 @@ class Node:
         self.host = host
         self.dir = Path(directory)
         self.name = host.name
-        self.repl_addr = "%s.%d" % (REPL_NET, index)
+        self.repl_addr = "%s.%d" % (REPL_NET, REPL_BASE + index)
         self.members = members
         self.password = password
 
@@ -186,7 +188,7 @@ class Cluster:
         hosts = [bed.add_host("n%d" % i) for i in (1, 2, 3)]
         self.senders = [bed.add_host("s%d" % i) for i in (1, 2, 3)]
         self._replication_network(hosts)
-        members = ",".join("%s.%d:4567" % (REPL_NET, i) for i in (1, 2, 3))
+        members = ",".join("%s.%d:4567" % (REPL_NET, REPL_BASE + i) for i in (1, 2, 3))
         self.nodes = [Node(h, datadir / h.name, i + 1, members,
                            self.password) for i, h in enumerate(hosts)]
         self.seq = 0
@@ -203,7 +205,7 @@ class Cluster:
             sw.ip("link", "add", port, "type", "veth", "peer", "name",
                   "eth1", "netns", str(h.pid))
             sw.ip("link", "set", port, "master", "br1", "up")
-            h.ip("addr", "add", "%s.%d/24" % (REPL_NET, i), "dev", "eth1")
+            h.ip("addr", "add", "%s.%d/25" % (REPL_NET, REPL_BASE + i), "dev", "eth1")
             h.ip("link", "set", "eth1", "up")
 
     def boot(self):
