@@ -23,7 +23,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = -DSENDER_BACKENDS="$(foreach s,$(STORES_BUILT),STORE($(s)))"
 
 MODULES  = api backoff bucket buf cfg clock core_keys idset journal log message owner \
-           progress reader report run store store_net summary text window \
+           progress reader report run store store_net summary text url window \
            $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
 ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)

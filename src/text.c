@@ -46,3 +46,66 @@ int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
 	*id = (uint32_t)v;
 	return 0;
 }
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t need, i;
+	unsigned long cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < need)
+		return 0;
+	for (i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and past U+10FFFF are not UTF-8 */
+	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	/* C1 controls (U+0080..U+009F) act like ESC on some terminals */
+	if (cp >= 0x80 && cp <= 0x9f)
+		return 0;
+	return need;
+}
+
+size_t text_safe(char *out, size_t outlen, const char *in, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0, n;
+
+	if (outlen == 0)
+		return 0;
+	while (i < len) {
+		n = s[i] < 0x20 || s[i] == 0x7f ? 0 : utf8_seq(s + i, len - i);
+		if (n == 0) {
+			if (o + 4 >= outlen)
+				break;
+			snprintf(out + o, outlen - o, "\\x%02x", s[i]);
+			o += 4;
+			i++;
+			continue;
+		}
+		if (o + n >= outlen)
+			break;
+		for (; n > 0; n--)
+			out[o++] = (char)s[i++];
+	}
+	out[o] = '\0';
+	return o;
+}

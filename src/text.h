@@ -1,7 +1,9 @@
 /*
  * text: the one definition of two things that text from outside (the XML
  * file, the API's answers, the journal) is checked against: the white
- * space trimmed around a value, and a letter id (SPEC section 2).
+ * space trimmed around a value, and a letter id (SPEC section 2); and how
+ * such text is made safe before it reaches a terminal, a log shipper or a
+ * record.
  */
 #ifndef SENDER_TEXT_H
 #define SENDER_TEXT_H
@@ -22,5 +24,15 @@ void text_trim(const char **s, size_t *n);
  * why (and *id untouched).
  */
 int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen);
+
+/*
+ * Copy len bytes of in into out (outlen > 0 bytes, always NUL-terminated)
+ * as valid UTF-8 without control characters: C0 and C1 controls, DEL and
+ * bytes that are not part of a valid UTF-8 sequence become "\xNN", so
+ * that an escape sequence from outside is shown, never obeyed.  Copying
+ * stops at a character boundary when out is full.  Returns the bytes
+ * written, without the NUL.
+ */
+size_t text_safe(char *out, size_t outlen, const char *in, size_t len);
 
 #endif

@@ -1,0 +1,88 @@
+#include "url.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int url_check(const char *url, char *err, size_t errlen)
+{
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL;
+	CURLUcode rc;
+	int ok = -1;
+
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (url[0] == '\0') {
+		snprintf(err, errlen, "it is empty");
+		goto out;
+	}
+	/* no default scheme: "host/api" is a mistake, not a guess to make */
+	rc = curl_url_set(h, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK) {
+		snprintf(err, errlen, "it is not a URL (%s)",
+			 curl_url_strerror(rc));
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcasecmp(scheme, "http") != 0 &&
+	     strcasecmp(scheme, "https") != 0)) {
+		snprintf(err, errlen,
+			 "its scheme is '%.20s'; only http and https are "
+			 "allowed",
+			 scheme ? scheme : "");
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    host[0] == '\0') {
+		snprintf(err, errlen, "it names no host");
+		goto out;
+	}
+	ok = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(h);
+	return ok;
+}
+
+/* Append n bytes of s to out at *o, keeping room for the NUL. */
+static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+	if (*o + 1 >= outlen)
+		return;
+	if (n > outlen - 1 - *o)
+		n = outlen - 1 - *o;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+}
+
+void url_mask(const char *url, char *out, size_t outlen)
+{
+	const char *sep = strstr(url, "://");
+	const char *auth = sep ? sep + 3 : url;
+	const char *auth_end = auth + strcspn(auth, "/?#");
+	const char *at = NULL, *p, *rest, *query;
+	size_t o = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	for (p = auth; p < auth_end; p++)
+		if (*p == '@')
+			at = p;
+	put(out, outlen, &o, url, (size_t)(auth - url));
+	if (at) {
+		put(out, outlen, &o, "***@", 4);
+		auth = at + 1;
+	}
+	rest = auth;
+	query = rest + strcspn(rest, "?#");
+	put(out, outlen, &o, rest, (size_t)(query - rest));
+	if (*query)
+		put(out, outlen, &o, *query == '?' ? "?***" : "#***", 4);
+}
