@@ -15,6 +15,7 @@
 #include "src/run.h"
 #include "src/store.h"
 #include "src/summary.h"
+#include "src/url.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -372,6 +373,26 @@ static const char *default_config(char *buf, size_t buflen)
 	return NULL;
 }
 
+/*
+ * The API URL must parse and be http or https before anything is claimed:
+ * a URL that can never work would claim letters and retry each one.  The
+ * message names the key, where its value came from, and the value masked.
+ */
+static int check_api_url(const struct cfg *cfg, char *err, size_t errlen)
+{
+	const struct cfg_entry *e = cfg_find(cfg, "api", "url");
+	char why[256], shown[512];
+
+	if (url_check(e->value, why, sizeof(why)) == 0)
+		return 0;
+	url_mask(e->value, shown, sizeof(shown));
+	snprintf(err, errlen,
+		 "%s: key 'url' of section [api] is not a usable API URL: "
+		 "'%s': %s",
+		 e->origin, shown, why);
+	return -1;
+}
+
 static int load_config(const struct options *o, struct cfg *cfg, char *err,
 		       size_t errlen)
 {
@@ -410,6 +431,17 @@ static int load_config(const struct options *o, struct cfg *cfg, char *err,
 	}
 	if (store_check(backend, cfg, err, errlen) < 0)
 		return -1;
+	if (strcmp(cfg_str(cfg, "retry", "in_doubt"), "resend") != 0 &&
+	    strcmp(cfg_str(cfg, "retry", "in_doubt"), "hold") != 0) {
+		snprintf(err, errlen,
+			 "%s: key 'in_doubt' of section [retry] is resend or "
+			 "hold, not '%s'",
+			 cfg_find(cfg, "retry", "in_doubt")->origin,
+			 cfg_str(cfg, "retry", "in_doubt"));
+		return -1;
+	}
+	if (o->nfiles && check_api_url(cfg, err, errlen) < 0)
+		return -1;
 	if (cfg_uint(cfg, "retry", "max_delay_ms") <
 	    cfg_uint(cfg, "retry", "base_delay_ms")) {
 		snprintf(err, errlen,
@@ -431,6 +463,11 @@ static void api_options(const struct cfg *cfg, struct api_opts *a)
 	a->base_delay_ms = (long)cfg_uint(cfg, "retry", "base_delay_ms");
 	a->max_delay_ms = (long)cfg_uint(cfg, "retry", "max_delay_ms");
 	a->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	a->max_retry_after_s = (long)cfg_uint(cfg, "retry", "max_retry_after");
+	a->max_letter_ms = (long)cfg_uint(cfg, "retry", "max_letter_seconds") *
+			   1000;
+	a->in_doubt_hold = strcmp(cfg_str(cfg, "retry", "in_doubt"), "hold") ==
+			   0;
 	a->rate = cfg_uint(cfg, "api", "rate");
 }
 
@@ -481,8 +518,8 @@ static int verdict(const struct run_stats *st)
  * The closing words: warnings that need the totals, the summary line, the
  * JSON object.  With -q a run that ends with exit 0 says nothing at all.
  */
-static void closing(const struct options *o, const struct run_stats *st, int rc,
-		    const char *journal, struct log *log)
+static void closing(const struct options *o, struct run_stats *st, int rc,
+		    const char *journal, int hold, struct log *log)
 {
 	char line[512], why[64];
 
@@ -506,12 +543,17 @@ static void closing(const struct options *o, const struct run_stats *st, int rc,
 			 st->held);
 	if (st->in_doubt)
 		log_warn(log,
-			 "%lu letters were abandoned in flight and stay "
-			 "claimed: the API may have them",
-			 st->in_doubt);
+			 "%lu letters are in doubt: their request may have "
+			 "reached the API without an answer; %s",
+			 st->in_doubt,
+			 hold ? "they stay claimed, only --reclaim sends them "
+				"again"
+			      : "their claims were released, a later run "
+				"sends them again");
 	summary_line(st, line, sizeof(line));
 	if (!(o->quiet && rc == EXIT_DONE))
 		log_event(log, LOG_ERROR, EV_SUMMARY, -1, "%s", line);
+	st->exit_code = rc;
 	if (o->json && summary_json(st, stdout) < 0)
 		log_error(log,
 			  "cannot write the JSON summary to standard output");
@@ -559,10 +601,27 @@ static int journal_first(const char *path, struct store *store, struct log *log)
 	return 0;
 }
 
+/*
+ * A run that stops before it starts still prints its --json object, all
+ * counts zero, with the exit status and the reason.  Returns rc.
+ */
+static int early_json(const struct options *o, int rc, const char *why)
+{
+	struct run_stats st;
+
+	if (!o->json)
+		return rc;
+	memset(&st, 0, sizeof(st));
+	st.exit_code = rc;
+	snprintf(st.error, sizeof(st.error), "%s", why);
+	summary_json(&st, stdout);
+	return rc;
+}
+
 static int send_files(const struct options *o, const struct cfg *cfg,
 		      struct log *log)
 {
-	char err[1024], owner_name[OWNER_MAX];
+	char err[1024], owner_name[OWNER_MAX], url[1024];
 	struct store_owner owner = {
 		.name = owner_name,
 		.reclaim = o->reclaim,
@@ -579,7 +638,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 
 	if (owner_make(owner_name, sizeof(owner_name), err, sizeof(err)) < 0) {
 		log_error(log, "%s; nothing was sent", err);
-		return EXIT_STORAGE;
+		return early_json(o, EXIT_STORAGE, err);
 	}
 	api_options(cfg, &ao);
 	if (log->level >= LOG_DEBUG) {
@@ -607,7 +666,9 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.slots = ao.concurrency;
 	ro.flush_ms = 200;
 	ro.dead_after = 10;
-	ro.api_url = ao.url;
+	url_mask(ao.url, url, sizeof(url));
+	ro.api_url = url;
+	ro.in_doubt_hold = ao.in_doubt_hold;
 	ro.journal = cfg_str(cfg, "store", "journal");
 	ro.signals = &signals_seen;
 	ro.first_signal = &first_signal;
@@ -624,20 +685,23 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 		if (store == NULL) {
 			log_error(log, "%s; nothing was sent", err);
 			report_close(report);
-			return EXIT_STORAGE;
+			return early_json(o, EXIT_STORAGE, err);
 		}
 		rc = journal_first(ro.journal, store, log);
 		if (rc != 0) {
 			store_close(store);
 			report_close(report);
-			return rc;
+			return early_json(o, rc,
+					  "the journal holds answers not yet "
+					  "recorded and could not be replayed: "
+					  "see the message above");
 		}
 		api = api_new(&ao, err, sizeof(err));
 		if (api == NULL) {
 			log_error(log, "%s", err);
 			store_close(store);
 			report_close(report);
-			return EXIT_STORAGE;
+			return early_json(o, EXIT_STORAGE, err);
 		}
 	}
 	run_files(&ro, api, store, log, &st);
@@ -651,14 +715,14 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	api_free(api);
 	store_close(store);
 	report_close(report);
-	closing(o, &st, verdict(&st), ro.journal, log);
+	closing(o, &st, verdict(&st), ro.journal, ao.in_doubt_hold, log);
 	return verdict(&st);
 }
 
 static void print_config(const struct cfg *cfg)
 {
 	const char *section = "";
-	char env[128];
+	char env[128], shown[2048];
 	size_t i;
 
 	printf("; effective configuration: value ; origin (environment variable)\n");
@@ -671,8 +735,14 @@ static void print_config(const struct cfg *cfg)
 			printf("%s[%s]\n", i ? "\n" : "", section);
 		}
 		cfg_env_name(e->key, env, sizeof(env));
-		printf("%s = %s ; %s (%s)\n", e->key->name,
-		       masked ? "********" : e->value, e->origin, env);
+		/* the API URL may carry a password or a token */
+		if (e->key == cfg_find(cfg, "api", "url")->key)
+			url_mask(e->value, shown, sizeof(shown));
+		else
+			snprintf(shown, sizeof(shown), "%s",
+				 masked ? "********" : e->value);
+		printf("%s = %s ; %s (%s)\n", e->key->name, shown, e->origin,
+		       env);
 	}
 }
 
@@ -859,7 +929,7 @@ int main(int argc, char **argv)
 	if (load_config(&o, &cfg, err, sizeof(err)) < 0) {
 		log_error(&log, "%s; nothing was sent", err);
 		cfg_release(&cfg);
-		return EXIT_USAGE;
+		return early_json(&o, EXIT_USAGE, err);
 	}
 	n = cfg_unknown_env(&cfg, environ, err, sizeof(err));
 	if (n)

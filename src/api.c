@@ -15,8 +15,19 @@
 #include <string.h>
 #include <time.h>
 
-/* Bytes of an answer body kept: enough for any error text worth logging. */
+/*
+ * Bytes of an answer body kept: enough for any error text worth logging.
+ * A longer body is not judged at all: its first bytes may say "1" and the
+ * rest something else, so the answer is an error.
+ */
 #define BODY_CAP 4096
+
+/*
+ * Bytes of answer headers accepted, well below libcurl's own limit (whose
+ * error code is not distinct in every version): a flood of headers is an
+ * answer that cannot be trusted, not a failure worth another attempt.
+ */
+#define HEADER_CAP 65536
 
 enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_FLIGHT };
 
@@ -32,6 +43,11 @@ struct transfer {
 	unsigned long order; /* when it was handed in: older goes first */
 	unsigned long seq;   /* window sequence number of the request */
 	long deadline_ms;    /* when SLOT_FLIGHT: give up, on the api's clock */
+	long first_ms;	     /* when its first attempt started */
+	int doubt;    /* an attempt may have reached the API unanswered */
+	int overflow; /* this answer: body or headers past their cap */
+	size_t header_bytes;  /* this answer's headers so far */
+	char status_line[96]; /* this answer's last status line */
 	struct buf answer;
 	char error[CURL_ERROR_SIZE];
 };
@@ -58,8 +74,30 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
 
-	/* past the cap the rest is dropped, not the transfer */
-	buf_append(&t->answer, data, size * n);
+	/* past the cap the answer cannot be judged: stop reading it */
+	if (buf_append(&t->answer, data, size * n) != 0) {
+		t->overflow = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct transfer *t = arg;
+	size_t len = size * n;
+
+	t->header_bytes += len;
+	if (t->header_bytes > HEADER_CAP) {
+		t->overflow = 1;
+		return 0;
+	}
+	if (len > 5 && memcmp(data, "HTTP/", 5) == 0) {
+		while (len > 0 &&
+		       (data[len - 1] == '\n' || data[len - 1] == '\r'))
+			len--;
+		text_safe(t->status_line, sizeof(t->status_line), data, len);
+	}
 	return size * n;
 }
 
@@ -106,6 +144,11 @@ static int setup_easy(struct api *a, struct transfer *t)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+	/* the URL was checked, but a redirect must not leave http either */
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
@@ -208,6 +251,7 @@ void api_add(struct api *a, uint32_t id, char *body, size_t len)
 		t->len = len;
 		t->attempts = 0;
 		t->due_ms = 0;
+		t->doubt = 0;
 		t->order = ++a->added;
 		a->held++;
 		return;
@@ -229,6 +273,7 @@ static struct api_done *finish(struct api *a, struct transfer *t,
 	d->ts = time(NULL);
 	d->attempts = t->attempts;
 	d->http_status = status;
+	d->in_doubt = t->doubt;
 	free(t->body);
 	t->body = NULL;
 	t->state = SLOT_FREE;
@@ -250,6 +295,9 @@ static void start(struct api *a, struct transfer *t)
 {
 	buf_reset(&t->answer);
 	t->error[0] = '\0';
+	t->overflow = 0;
+	t->header_bytes = 0;
+	t->status_line[0] = '\0';
 	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body);
 	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)t->len);
@@ -258,7 +306,8 @@ static void start(struct api *a, struct transfer *t)
 		return;
 	}
 	t->state = SLOT_FLIGHT;
-	t->attempts++;
+	if (t->attempts++ == 0)
+		t->first_ms = clock_ms();
 	t->seq = window_sent(&a->window);
 	t->deadline_ms = clock_ms() + a->o.timeout_ms;
 	a->in_flight++;
@@ -341,6 +390,9 @@ static int body_is(const struct buf *body, const char *word)
 
 static enum answer classify(long status, const struct buf *body)
 {
+	/* not an HTTP status at all: nothing in it can be trusted */
+	if (status < 100 || status > 599)
+		return ANSWER_TRANSIENT;
 	if (status == 200) {
 		if (body_is(body, "1"))
 			return ANSWER_DELIVERED;
@@ -359,19 +411,13 @@ static enum answer classify(long status, const struct buf *body)
 	return ANSWER_MISCONFIGURED;
 }
 
-/* Copy text into a one-line detail, for logs and the store. */
+/*
+ * Copy text into a one-line detail, for logs and the store: valid UTF-8
+ * without control characters, whatever the API sent.
+ */
 static void set_detail(struct api_done *d, const char *text, size_t len)
 {
-	size_t i;
-
-	if (len >= sizeof(d->detail))
-		len = sizeof(d->detail) - 1;
-	for (i = 0; i < len; i++)
-		d->detail[i] = (text[i] == '\n' || text[i] == '\r' ||
-				text[i] == '\t' || text[i] == '\0')
-				       ? ' '
-				       : text[i];
-	d->detail[len] = '\0';
+	text_safe(d->detail, sizeof(d->detail), text, len);
 }
 
 static void retry_or_defer(struct api *a, struct transfer *t, long status,
@@ -379,19 +425,31 @@ static void retry_or_defer(struct api *a, struct transfer *t, long status,
 {
 	curl_off_t retry_after = 0;
 	struct api_done *d;
+	char text[sizeof(d->detail)];
+	long now = clock_ms(), delay;
 
 	if (t->attempts < a->o.max_attempts && !a->stopped) {
+		/* a number of seconds, or an HTTP-date that libcurl turned
+		 * into seconds from now (curl_getdate: UTC) */
 		curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-		long delay = backoff_delay_ms(
-			&a->backoff, t->attempts - 1,
-			retry_after > 0 ? (long)retry_after : -1);
-
-		t->due_ms = clock_ms() + delay;
-		t->state = SLOT_WAITING;
-		trace(a, t->id,
-		      "id %" PRIu32 ": attempt %u: %s; again in %ld ms", t->id,
-		      t->attempts, why, delay);
-		return;
+		if (retry_after > a->o.max_retry_after_s)
+			retry_after = a->o.max_retry_after_s;
+		delay = backoff_delay_ms(&a->backoff, t->attempts - 1,
+					 retry_after > 0 ? (long)retry_after
+							 : -1);
+		if (now + delay - t->first_ms <= a->o.max_letter_ms) {
+			t->due_ms = now + delay;
+			t->state = SLOT_WAITING;
+			trace(a, t->id,
+			      "id %" PRIu32 ": attempt %u: %s; again in %ld ms",
+			      t->id, t->attempts, why, delay);
+			return;
+		}
+		snprintf(text, sizeof(text),
+			 "%s; the next attempt in %ld s would pass "
+			 "max_letter_seconds",
+			 why, (delay + 999) / 1000);
+		why = text;
 	}
 	d = finish(a, t, OUTCOME_DEFERRED, status);
 	set_detail(d, why, strlen(why));
@@ -407,7 +465,7 @@ static void on_answer(struct api *a, struct transfer *t, long status)
 		[ANSWER_ERROR] = OUTCOME_ERROR,
 		[ANSWER_MISCONFIGURED] = OUTCOME_MISCONFIGURED,
 	};
-	char why[64];
+	char why[160];
 	struct api_done *d;
 
 	if (ans == ANSWER_BUSY || ans == ANSWER_TRANSIENT) {
@@ -415,7 +473,11 @@ static void on_answer(struct api *a, struct transfer *t, long status)
 			window_busy(&a->window, t->seq);
 			trace_window(a, "the API is busy");
 		}
-		snprintf(why, sizeof(why), "HTTP %ld", status);
+		if (status < 100 || status > 599)
+			snprintf(why, sizeof(why), "status line '%s'",
+				 t->status_line);
+		else
+			snprintf(why, sizeof(why), "HTTP %ld", status);
 		retry_or_defer(a, t, status, why);
 		return;
 	}
@@ -425,15 +487,55 @@ static void on_answer(struct api *a, struct transfer *t, long status)
 	set_detail(d, buf_str(&t->answer), t->answer.len);
 }
 
+/*
+ * Whether the whole request went out: then the API may have acted on it,
+ * whatever happened to the answer.  libcurl counts the body as uploaded
+ * once it is handed to the connection.
+ */
+static int request_sent(const struct transfer *t)
+{
+	curl_off_t up = 0;
+
+	curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+	return up >= (curl_off_t)t->len;
+}
+
 static void on_transfer_error(struct api *a, struct transfer *t, CURLcode rc)
 {
 	const char *why = t->error[0] ? t->error : curl_easy_strerror(rc);
+	char text[sizeof(t->error) + 64];
 
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		window_busy(&a->window, t->seq);
 		trace_window(a, "a request timed out");
 	}
+	if (request_sent(t)) {
+		t->doubt = 1;
+		if (a->o.in_doubt_hold) {
+			snprintf(text, sizeof(text),
+				 "in doubt: %s after the request was sent",
+				 why);
+			set_detail(finish(a, t, OUTCOME_IN_DOUBT, 0), text,
+				   strlen(text));
+			return;
+		}
+	}
 	retry_or_defer(a, t, 0, why);
+}
+
+/* An answer too big to judge: an error answer, not worth another try. */
+static void on_oversized(struct api *a, struct transfer *t, long status)
+{
+	char text[128];
+
+	if (t->header_bytes > HEADER_CAP)
+		snprintf(text, sizeof(text),
+			 "answer headers longer than %d bytes", HEADER_CAP);
+	else
+		snprintf(text, sizeof(text), "answer body longer than %d bytes",
+			 BODY_CAP);
+	window_success(&a->window);
+	set_detail(finish(a, t, OUTCOME_ERROR, status), text, strlen(text));
 }
 
 static void collect(struct api *a)
@@ -452,7 +554,9 @@ static void collect(struct api *a)
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 		curl_multi_remove_handle(a->multi, t->easy);
 		a->in_flight--;
-		if (msg->data.result == CURLE_OK)
+		if (t->overflow)
+			on_oversized(a, t, status);
+		else if (msg->data.result == CURLE_OK)
 			on_answer(a, t, status);
 		else
 			on_transfer_error(a, t, msg->data.result);
@@ -552,6 +656,7 @@ void api_abort(struct api *a)
 			continue;
 		curl_multi_remove_handle(a->multi, t->easy);
 		a->in_flight--;
+		t->doubt = 1;
 		set_detail(finish(a, t, OUTCOME_IN_DOUBT, 0), ABANDONED,
 			   sizeof(ABANDONED) - 1);
 	}

@@ -30,6 +30,9 @@ struct api_opts {
 	 */
 	void (*trace)(void *arg, uint32_t id, const char *msg);
 	void *trace_arg;
+	long max_retry_after_s; /* cap on one Retry-After */
+	long max_letter_ms;	/* a letter waits at most this long in all */
+	int in_doubt_hold; /* a request that may have arrived is not resent */
 };
 
 enum outcome {
@@ -39,7 +42,7 @@ enum outcome {
 	OUTCOME_ERROR,	       /* 200 with another body, or another 2xx */
 	OUTCOME_DEFERRED,      /* attempts ran out, or never sent: release */
 	OUTCOME_MISCONFIGURED, /* other 4xx, 3xx: the URL is wrong; deferred */
-	OUTCOME_IN_DOUBT,      /* abandoned in flight: keep the claim */
+	OUTCOME_IN_DOUBT,      /* may have reached the API, no answer */
 };
 
 /* Longest detail kept of an answer or a transfer error, with its NUL. */
@@ -54,6 +57,7 @@ struct api_done {
 	long http_status;  /* of the last answer, 0 if none */
 	/* the answer body or the transfer error, on one line */
 	char detail[API_DETAIL_MAX];
+	int in_doubt; /* deferred, but an attempt may have reached the API */
 };
 
 struct api;

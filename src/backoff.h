@@ -5,16 +5,17 @@
  * [0, min(max_ms, base_ms * 2^attempt)], so that many letters failing at
  * once spread their retries instead of coming back together.  A
  * Retry-After from the API is a floor under that draw, whatever max_ms
- * says, up to BACKOFF_RETRY_AFTER_MAX (an API asking for an hour must not
- * stall a run for an hour per letter).
+ * says, up to BACKOFF_RETRY_AFTER_MAX, a guard against overflow: the
+ * caller cuts it first to [retry] max_retry_after (an API asking for an
+ * hour must not stall a run for an hour per letter).
  */
 #ifndef SENDER_BACKOFF_H
 #define SENDER_BACKOFF_H
 
 #include <stdint.h>
 
-/* The longest Retry-After honoured, in seconds. */
-#define BACKOFF_RETRY_AFTER_MAX 600
+/* The longest Retry-After ever honoured, in seconds (the key's maximum). */
+#define BACKOFF_RETRY_AFTER_MAX 86400
 
 struct backoff {
 	long base_ms;

@@ -23,5 +23,12 @@ const struct cfg_key core_keys[] = {
 	  "seconds before --reclaim takes a claim of another host's run" },
 	{ "store", "wait", CFG_BOOL, "false", 0, 0, NULL,
 	  "wait for ids held by other live runs (as --wait)" },
+	{ "retry", "in_doubt", CFG_STRING, "resend", 0, 0, NULL,
+	  "a letter whose request may have reached the API unanswered: "
+	  "resend (release its claim) or hold (keep it for --reclaim)" },
+	{ "retry", "max_retry_after", CFG_UINT, "600", 0, 86400, NULL,
+	  "seconds: the longest Retry-After honoured; longer ones are cut" },
+	{ "retry", "max_letter_seconds", CFG_UINT, "3600", 1, 604800, NULL,
+	  "seconds a letter may wait for its retries in all; then deferred" },
 	{ NULL, NULL, CFG_STRING, NULL, 0, 0, NULL, NULL },
 };

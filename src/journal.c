@@ -4,6 +4,8 @@
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,16 +40,23 @@ static void write_escaped(FILE *fp, const char *s)
 int journal_append(const char *path, const struct store_result *r, size_t n,
 		   char *err, size_t errlen)
 {
-	FILE *fp = fopen(path, "a");
+	/* answers of the API are private: 0600, never through a symlink */
+	int fd = open(path,
+		      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
+	FILE *fp = fd >= 0 ? fdopen(fd, "a") : NULL;
+	struct stat st;
 	char ts[20];
 	size_t i;
 
 	if (fp == NULL) {
+		if (fd >= 0)
+			close(fd);
 		snprintf(err, errlen, "cannot write journal '%s': %s", path,
 			 strerror(errno));
 		return -1;
 	}
-	if (ftell(fp) == 0)
+	if (fstat(fd, &st) == 0 && st.st_size == 0)
 		fprintf(fp, "%s\n", HEADER);
 	for (i = 0; i < n; i++) {
 		store_format_ts(r[i].ts, ts);

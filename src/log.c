@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include "progress.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@ static const char *const event_names[EV_COUNT] = {
 	[EV_HELD] = "held",	      [EV_INPUT] = "input",
 	[EV_STORAGE] = "storage",     [EV_API] = "api",
 	[EV_SIGNAL] = "signal",	      [EV_SUMMARY] = "summary",
+	[EV_IN_DOUBT] = "in_doubt",
 };
 
 void log_init(struct log *l, enum log_level level, int json, FILE *out)
@@ -65,7 +67,7 @@ static void print_json(struct log *l, enum log_level level, enum log_event ev,
 void log_event(struct log *l, enum log_level level, enum log_event ev,
 	       long long id, const char *fmt, ...)
 {
-	char line[2048];
+	char raw[2048], line[4 * sizeof(raw)];
 	va_list ap;
 
 	if (level > l->level)
@@ -76,8 +78,9 @@ void log_event(struct log *l, enum log_level level, enum log_event ev,
 	}
 	l->shown[ev]++;
 	va_start(ap, fmt);
-	log_format(line, sizeof(line), fmt, ap);
+	log_format(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	text_safe(line, sizeof(line), raw, strlen(raw));
 	progress_clear(l->progress);
 	if (l->json)
 		print_json(l, level, ev, id, line);

@@ -2,7 +2,9 @@
  * log: every line sender writes to stderr goes through here, so that the
  * verbosity and the format are decided in one place.  Lines start with
  * "sender: "; with format json each event is one JSON object instead, with
- * the keys ts, level, event, message and, for a letter, id.
+ * the keys ts, level, event, message and, for a letter, id.  Every line
+ * is made safe first (text.h): ids, XML text and the API's answers come
+ * from outside and may hold escape sequences or invalid UTF-8.
  *
  * A letter-level event that repeats (a million duplicate ids) is printed
  * LOG_REPEAT_MAX times, then counted; log_finish() tells how many were
@@ -29,7 +31,8 @@ enum log_event {
 	EV_STORAGE,   /* the store failed or is retried */
 	EV_API,	      /* the API misconfigured or down */
 	EV_SIGNAL,
-	EV_SUMMARY, /* the closing line */
+	EV_SUMMARY,  /* the closing line */
+	EV_IN_DOUBT, /* a request may have reached the API, no answer */
 	EV_COUNT
 };
 

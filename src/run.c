@@ -57,6 +57,10 @@ struct run {
 	size_t nresults, room;
 	uint32_t *releases;
 	size_t nreleases;
+	/* letters in doubt whose claims are kept, and why ([retry] hold) */
+	struct store_result *holds;
+	char (*hold_texts)[sizeof(((struct api_done *)0)->detail)];
+	size_t nholds;
 	long oldest_ms; /* when the oldest unwritten outcome arrived */
 
 	/*
@@ -393,6 +397,13 @@ static void count_left(struct run *r)
 	r->input_done = 1;
 }
 
+/* The first reason the run stops early, for --json's "error". */
+static void stopped_by(struct run *r, const char *why)
+{
+	if (r->st->error[0] == '\0')
+		snprintf(r->st->error, sizeof(r->st->error), "%s", why);
+}
+
 /* Read and claim the next batch into the (empty) queue. */
 static void refill(struct run *r)
 {
@@ -414,6 +425,7 @@ static void refill(struct run *r)
 			sizeof(r->err)) < 0) {
 		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
 			  "%s; nothing more is sent", r->err);
+		stopped_by(r, r->err);
 		r->st->storage_failed = 1;
 		for (i = 0; i < n; i++)
 			drop_pending(r, &r->batch[i], 0);
@@ -432,17 +444,20 @@ static void flush(struct run *r)
 {
 	long t0 = clock_ms();
 
-	if (r->nresults == 0 && r->nreleases == 0)
+	if (r->nresults == 0 && r->nreleases == 0 && r->nholds == 0)
 		return;
 	/* analyzer false positive: the arrays are owned by run_release() */
 	// NOLINTBEGIN(clang-analyzer-unix.Malloc)
 	if (store_finish(r->store, r->results, r->nresults, r->err,
 			 sizeof(r->err)) < 0 ||
 	    store_release(r->store, r->releases, r->nreleases, r->err,
-			  sizeof(r->err)) < 0) {
+			  sizeof(r->err)) < 0 ||
+	    store_hold(r->store, r->holds, r->nholds, r->err, sizeof(r->err)) <
+		    0) {
 		if (!r->st->storage_failed)
 			log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
 				  "%s; nothing more is sent", r->err);
+		stopped_by(r, r->err);
 		r->st->storage_failed = 1;
 		begin_stop(r);
 		return;
@@ -454,11 +469,12 @@ static void flush(struct run *r)
 		  r->nresults, r->nreleases, clock_ms() - t0);
 	r->nresults = 0;
 	r->nreleases = 0;
+	r->nholds = 0;
 }
 
 static int flush_due(const struct run *r)
 {
-	size_t n = r->nresults + r->nreleases;
+	size_t n = r->nresults + r->nreleases + r->nholds;
 
 	if (n == 0)
 		return 0;
@@ -470,7 +486,7 @@ static int flush_due(const struct run *r)
 
 static void note_arrival(struct run *r)
 {
-	if (r->nresults + r->nreleases == 0)
+	if (r->nresults + r->nreleases + r->nholds == 0)
 		r->oldest_ms = clock_ms();
 }
 
@@ -501,24 +517,61 @@ static void api_trouble(struct run *r, const char *what,
 		 what, d->id, d->detail[0] ? d->detail : "no detail");
 	log_event(r->log, LOG_INFO, EV_API, d->id, "%s; nothing more is sent",
 		  r->api_cause);
+	stopped_by(r, what);
 	begin_stop(r);
+}
+
+/*
+ * A letter whose request may have reached the API without an answer to
+ * trust: named, counted, and its claim released (resend) or kept with the
+ * reason (hold), so that only --reclaim sends it again.
+ */
+static void on_in_doubt(struct run *r, const struct api_done *d)
+{
+	struct store_result *h;
+
+	r->st->deferred++;
+	r->st->in_doubt++;
+	log_event(r->log, LOG_WARN, EV_IN_DOUBT, d->id,
+		  "id %" PRIu32 ": in doubt, the API may have it (%s); %s",
+		  d->id, d->detail,
+		  r->o->in_doubt_hold
+			  ? "its claim is kept for --reclaim"
+			  : "its claim is released for a later run");
+	if (!r->o->in_doubt_hold) {
+		r->releases[r->nreleases++] = d->id;
+		return;
+	}
+	h = &r->holds[r->nholds];
+	memcpy(r->hold_texts[r->nholds], d->detail, sizeof(d->detail));
+	h->id = d->id;
+	h->ts = d->ts;
+	h->status = -1;
+	h->attempts = d->attempts;
+	h->error = r->hold_texts[r->nholds];
+	r->nholds++;
 }
 
 static void on_deferred(struct run *r, const struct api_done *d)
 {
-	r->st->deferred++;
-	r->releases[r->nreleases++] = d->id;
-	if (d->attempts == 0)
-		return;
-	/* one line per letter only with -v: a dead API would print one for
-	 * every letter in flight; the closing words count them */
-	log_event(r->log, LOG_INFO, EV_DEFERRED, d->id,
-		  "id %" PRIu32 ": deferred after %u attempts (%s)", d->id,
-		  d->attempts, d->detail);
-	if (r->deferred_id < 0) {
-		r->deferred_id = d->id;
-		snprintf(r->deferred_why, sizeof(r->deferred_why), "%s",
-			 d->detail);
+	if (d->in_doubt) {
+		on_in_doubt(r, d);
+	} else {
+		r->st->deferred++;
+		r->releases[r->nreleases++] = d->id;
+		if (d->attempts == 0)
+			return;
+		/* one line per letter only with -v: a dead API would print
+		 * one for every letter in flight; the closing words count
+		 * them */
+		log_event(r->log, LOG_INFO, EV_DEFERRED, d->id,
+			  "id %" PRIu32 ": deferred after %u attempts (%s)",
+			  d->id, d->attempts, d->detail);
+		if (r->deferred_id < 0) {
+			r->deferred_id = d->id;
+			snprintf(r->deferred_why, sizeof(r->deferred_why), "%s",
+				 d->detail);
+		}
 	}
 	if (!r->stopping && ++r->deferred_in_row >= r->o->dead_after) {
 		char what[1200];
@@ -560,7 +613,7 @@ static void on_done(struct run *r, const struct api_done *d)
 	char what[1200];
 
 	note_arrival(r);
-	if (d->outcome != OUTCOME_DEFERRED)
+	if (d->outcome != OUTCOME_DEFERRED && d->outcome != OUTCOME_IN_DOUBT)
 		r->deferred_in_row = 0;
 	report_done(r, d);
 	switch (d->outcome) {
@@ -595,10 +648,7 @@ static void on_done(struct run *r, const struct api_done *d)
 			 d->http_status, r->o->api_url);
 		api_trouble(r, what, d);
 		break;
-	case OUTCOME_IN_DOUBT:
-		r->st->deferred++;
-		r->st->in_doubt++;
-		break;
+	case OUTCOME_IN_DOUBT: on_deferred(r, d); break;
 	}
 }
 
@@ -761,8 +811,11 @@ static int run_init(struct run *r, const struct run_opts *o)
 	r->results = calloc(r->room, sizeof(*r->results));
 	r->texts = calloc(r->room, sizeof(*r->texts));
 	r->releases = calloc(r->room, sizeof(*r->releases));
+	r->holds = calloc(r->room, sizeof(*r->holds));
+	r->hold_texts = calloc(r->room, sizeof(*r->hold_texts));
 	return r->queue && r->batch && r->batch_ids && r->batch_claims &&
-			       r->results && r->texts && r->releases
+			       r->results && r->texts && r->releases &&
+			       r->holds && r->hold_texts
 		       ? 0
 		       : -1;
 }
@@ -780,6 +833,8 @@ static void run_release(struct run *r)
 	free(r->releases);
 	give_up_waiting(r); /* frees what a failed run kept */
 	free(r->waiting);
+	free(r->holds);
+	free(r->hold_texts);
 }
 
 /*

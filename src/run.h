@@ -37,6 +37,7 @@ struct run_opts {
 	/* count of SIGINT/SIGTERM/SIGHUP received, and the first one */
 	const volatile sig_atomic_t *signals;
 	const volatile sig_atomic_t *first_signal;
+	int in_doubt_hold; /* [retry] in_doubt = hold: keep those claims */
 };
 
 struct run_stats {
@@ -45,7 +46,7 @@ struct run_stats {
 	unsigned long held;	      /* of skipped: claimed by another run */
 	unsigned long done_elsewhere; /* of skipped: --wait saw another run
 					 finish it */
-	unsigned long in_doubt; /* of deferred: abandoned in flight, claimed */
+	unsigned long in_doubt;	  /* of deferred: may have reached the API */
 	unsigned long unrecorded; /* answers the store did not take */
 	unsigned long left;	  /* not read for --limit: for the next run */
 	double seconds;
@@ -53,6 +54,8 @@ struct run_stats {
 	int storage_failed; /* the store failed: nothing more was sent */
 	int api_failed;	    /* the API is misconfigured or unreachable */
 	int signal;	    /* the signal that stopped the run, or 0 */
+	int exit_code;	    /* for --json, set by the caller */
+	char error[1280];   /* why the run stopped early, or "" */
 };
 
 /*

@@ -175,3 +175,9 @@ int store_claim_abandoned(const char *owner, time_t claimed_at, long lease_s)
 		return owner_gone_here(&o);
 	return claimed_at >= 0 && time(NULL) - claimed_at >= lease_s;
 }
+
+int store_hold(struct store *s, const struct store_result *r, size_t n,
+	       char *err, size_t errlen)
+{
+	return n && s->ops->hold ? s->ops->hold(s, r, n, err, errlen) : 0;
+}

@@ -185,6 +185,14 @@ struct store_ops {
 			size_t max);
 	/* Network backends only: see store_net.h.  NULL for the others. */
 	const struct store_net_ops *net;
+	/*
+	 * Optional ([retry] in_doubt = hold): keep the claims of n letters
+	 * that may have reached the API, noting r[i].error (the reason) and
+	 * r[i].attempts in the record where the backend has room for it.
+	 * The records stay claimed: only --reclaim sends them again.
+	 */
+	int (*hold)(struct store *s, const struct store_result *r, size_t n,
+		    char *err, size_t errlen);
 };
 
 /* The backend called name, or NULL. */
@@ -210,6 +218,9 @@ int store_release(struct store *s, const uint32_t *ids, size_t n, char *err,
 int store_totals(struct store *s, struct store_totals *out, char *err,
 		 size_t errlen);
 void store_close(struct store *s);
+/* Note why n claims are kept; nothing to do for a backend without room. */
+int store_hold(struct store *s, const struct store_result *r, size_t n,
+	       char *err, size_t errlen);
 
 /* ops->where, or nothing (0) for a backend that does not say. */
 size_t store_where(const struct store_ops *ops, const struct cfg *cfg,

@@ -13,10 +13,12 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,6 +234,35 @@ static int open_read_only(struct store_sqlite *q, const struct cfg *cfg,
 	return 0;
 }
 
+/*
+ * A new database file is made here, not by SQLite: mode 0600 (the -wal
+ * and -shm files SQLite adds take the file's mode), never through a
+ * symlink, and O_EXCL so that it is ours.  An existing file is used as
+ * it is; a symlink that leads nowhere is refused, since SQLite would
+ * create its target.
+ */
+static int create_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
+
+	if (fd >= 0)
+		return close(fd);
+	if (errno == EEXIST && (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) ||
+				stat(path, &st) == 0))
+		return 0;
+	if (errno == EEXIST)
+		snprintf(err, errlen,
+			 "sqlite '%s': a symlink to nothing; refusing to "
+			 "create a database through it",
+			 path);
+	else
+		snprintf(err, errlen, "sqlite '%s': cannot create: %s", path,
+			 strerror(errno));
+	return -1;
+}
+
 static struct store *sqlite_open(const struct cfg *cfg,
 				 const struct store_owner *owner, char *err,
 				 size_t errlen)
@@ -255,6 +286,8 @@ static struct store *sqlite_open(const struct cfg *cfg,
 			goto fail;
 		return &q->base;
 	}
+	if (create_private(q->path, err, errlen) < 0)
+		goto fail;
 	if (sqlite3_open_v2(q->path, &q->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
@@ -485,9 +518,69 @@ static size_t sqlite_where(const struct cfg *cfg, struct store_where *out,
 	return 1;
 }
 
+/*
+ * [sqlite] path is a file name.  A URI ("file:x.db?mode=memory",
+ * "?nolock=1") would give each run its own database or no locking, and
+ * the claims would stop excluding each other.
+ */
+static int sqlite_check(const struct cfg *cfg, char *err, size_t errlen)
+{
+	const struct cfg_entry *e = cfg_find(cfg, "sqlite", "path");
+	const char *path = e->value;
+
+	if (path[0] == '\0' || strcmp(path, ":memory:") == 0 ||
+	    strncmp(path, "file:", 5) == 0 || strchr(path, '?') != NULL) {
+		snprintf(err, errlen,
+			 "%s: key 'path' of section [sqlite] must be a file "
+			 "path, not '%s' (URIs and query parameters such as "
+			 "mode= or nolock= would break the claims)",
+			 e->origin, path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The reason is kept in the claimed record's error column. */
+static int sqlite_hold(struct store *s, const struct store_result *r, size_t n,
+		       char *err, size_t errlen)
+{
+	struct store_sqlite *q = downcast(s);
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE;
+	size_t i;
+
+	if (sqlite3_prepare_v2(q->db,
+			       "UPDATE results SET error = ?2, attempts = ?3"
+			       " WHERE id = ?1 AND ts IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return fail(q, "note letters in doubt", err, errlen);
+	if (exec(q, "BEGIN IMMEDIATE", err, errlen) < 0) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	for (i = 0; i < n && rc == SQLITE_DONE; i++) {
+		sqlite3_bind_int64(st, 1, r[i].id);
+		sqlite3_bind_text(st, 2, r[i].error ? r[i].error : "in doubt",
+				  -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, (int)r[i].attempts);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || exec(q, "COMMIT", err, errlen) < 0) {
+		if (rc != SQLITE_DONE)
+			fail(q, "note letters in doubt", err, errlen);
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.keys = sqlite_keys,
+	.check = sqlite_check,
+	.hold = sqlite_hold,
 	.open = sqlite_open,
 	.claim = sqlite_claim,
 	.finish = sqlite_finish,

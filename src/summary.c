@@ -1,8 +1,10 @@
 #include "summary.h"
 
 #include "run.h"
+#include "text.h"
 
 #include <jansson.h>
+#include <string.h>
 
 static double rate(const struct run_stats *st)
 {
@@ -38,6 +40,16 @@ int summary_json(const struct run_stats *st, FILE *out)
 		return -1;
 	/* SPEC section 8: keys added after SPEC 7's, in order of addition */
 	json_object_set_new(o, "left", json_integer((json_int_t)st->left));
+	/* in_doubt always; exit and error when the run stopped early */
+	json_object_set_new(o, "in_doubt",
+			    json_integer((json_int_t)st->in_doubt));
+	if (st->error[0]) {
+		char safe[4 * sizeof(st->error)];
+
+		text_safe(safe, sizeof(safe), st->error, strlen(st->error));
+		json_object_set_new(o, "exit", json_integer(st->exit_code));
+		json_object_set_new(o, "error", json_string(safe));
+	}
 	if (json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) ==
 		    0 &&
 	    fputc('\n', out) != EOF)

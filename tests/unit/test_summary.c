@@ -54,7 +54,7 @@ static void test_json(void)
 		"letters",  "delivered", "not_delivered",  "rejected",
 		"errors",   "skipped",	 "deferred",	   "invalid",
 		"requests", "seconds",	 "done_elsewhere", "left",
-		NULL,
+		"in_doubt", NULL,
 	};
 	static const long want[] = { 1000, 812, 171, 2, 1, 10, 4, 0, 1013 };
 	struct run_stats st = example();
@@ -79,10 +79,10 @@ static void test_json(void)
 		printf("    '%s': %s\n", text, jerr.text);
 		return;
 	}
-	CHECK_INT_EQ(json_object_size(o), 12);
+	CHECK_INT_EQ(json_object_size(o), 13);
 	json_object_foreach(o, key, v)
 	{
-		if (i < 12)
+		if (i < 13)
 			CHECK_STR_EQ(key, keys[i]); /* SPEC's order */
 		if (i < 9)
 			CHECK(json_is_integer(v) &&
@@ -94,12 +94,41 @@ static void test_json(void)
 	      json_number_value(v) < 12.31);
 	v = json_object_get(o, "done_elsewhere");
 	CHECK(json_is_integer(v) && json_integer_value(v) == 3);
+	CHECK(json_object_get(o, "exit") == NULL);
+	json_decref(o);
+}
+
+/* SPEC 8: a run that stops early adds exit and error, made safe. */
+static void test_json_early_stop(void)
+{
+	struct run_stats st = example();
+	char text[2048] = "";
+	FILE *f = fopen(h_tmp("early.json"), "w+");
+	json_t *o;
+	size_t n;
+
+	if (!CHECK(f != NULL))
+		return;
+	st.exit_code = 4;
+	snprintf(st.error, sizeof(st.error), "store gone \x1b[2J\xff");
+	CHECK_INT_EQ(summary_json(&st, f), 0);
+	rewind(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	o = json_loads(text, 0, NULL);
+	if (!CHECK(json_is_object(o)))
+		return;
+	CHECK_INT_EQ(json_integer_value(json_object_get(o, "exit")), 4);
+	CHECK_STR_EQ(json_string_value(json_object_get(o, "error")),
+		     "store gone \\x1b[2J\\xff");
 	json_decref(o);
 }
 
 static const struct h_test tests[] = {
 	TEST(test_line),
 	TEST(test_json),
+	TEST(test_json_early_stop),
 	{ NULL, NULL },
 };
 
