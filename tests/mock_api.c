@@ -23,6 +23,11 @@
  *   --zero-every K            ids divisible by K get 200 "0"
  *   --status-all CODE[:BODY]  every POST gets this answer
  *   --max-body N              bodies over N bytes get 413 (default 1 MiB)
+ *   --header-flood N          every answer carries about N bytes of extra
+ *                             headers (X-Flood-K: ...), a hostile server
+ *
+ * CODE is 200..999: 600..999 are not HTTP statuses, as a broken or hostile
+ * server may send them (the reason phrase is then "Unknown").
  *
  * First matching rule wins: status-all, capacity, burst-503, 413, 400 (not a
  * letter: method, content type, fields id+message, id 0..4294967295),
@@ -53,7 +58,7 @@
 #include <microhttpd.h>
 
 #define PROG	       "mock_api"
-#define MAX_STATUS     600	  /* by_status index; 0 counts drops */
+#define MAX_STATUS     1000	  /* by_status index; 0 counts drops */
 #define INLINE_BODY    512	  /* a typical letter needs no malloc */
 #define LOG_BUF_SIZE   (1u << 20) /* written out when full or flushed */
 #define STATS_SIZE     32768	  /* fits every status with a huge count */
@@ -81,7 +86,7 @@ struct cfg {
 	struct in_addr bind; /* 127.0.0.1 unless --bind */
 	const char *port_file, *log_path, *retry_after;
 	unsigned long latency_ms, capacity, burst, zero_every;
-	unsigned long long max_body, seed;
+	unsigned long long max_body, seed, header_flood;
 	double fail_rate;
 	int has_status_all;
 	struct answer status_all;
@@ -575,9 +580,24 @@ static void wait_latency(struct mock *m)
 	pthread_mutex_unlock(&m->stop_lock);
 }
 
+/* About n bytes of headers, in lines of 1000: a hostile server. */
+static void add_flood(struct MHD_Response *resp, unsigned long long n)
+{
+	char name[32], value[1000];
+	unsigned long long k;
+
+	memset(value, 'f', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	for (k = 0; k * 1024 < n; k++) {
+		snprintf(name, sizeof name, "X-Flood-%llu", k);
+		MHD_add_response_header(resp, name, value);
+	}
+}
+
 static enum MHD_Result send_answer(struct mock *m, struct MHD_Connection *c,
-				   unsigned int status, const char *type,
-				   const char *body, size_t len)
+				   int letter, unsigned int status,
+				   const char *type, const char *body,
+				   size_t len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -587,6 +607,9 @@ static enum MHD_Result send_answer(struct mock *m, struct MHD_Connection *c,
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	/* answers to letters only: the control endpoints stay readable */
+	if (letter)
+		add_flood(resp, m->cfg->header_flood);
 	if (status == 503 && m->cfg->retry_after != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
 					m->cfg->retry_after);
@@ -606,7 +629,7 @@ static enum MHD_Result req_finish(struct mock *m, struct MHD_Connection *c,
 	release_slot(m, r);
 	if (v.status == 0)
 		return MHD_NO; /* MHD closes the connection unanswered */
-	return send_answer(m, c, v.status, "text/plain", v.body, v.len);
+	return send_answer(m, c, 1, v.status, "text/plain", v.body, v.len);
 }
 
 /* ---- control endpoints ---- */
@@ -643,7 +666,8 @@ static enum MHD_Result on_control(struct mock *m, struct MHD_Connection *c,
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
 		snprintf(msg, sizeof msg, "bad method '%.40s': want POST\n",
 			 method);
-		return send_answer(m, c, 400, "text/plain", msg, strlen(msg));
+		return send_answer(m, c, 0, 400, "text/plain", msg,
+				   strlen(msg));
 	}
 	if (strcmp(url, "/stats") == 0) {
 		char *json = malloc(STATS_SIZE);
@@ -651,7 +675,7 @@ static enum MHD_Result on_control(struct mock *m, struct MHD_Connection *c,
 
 		if (json == NULL)
 			return MHD_NO;
-		ret = send_answer(m, c, 200, "application/json", json,
+		ret = send_answer(m, c, 0, 200, "application/json", json,
 				  stats_json(m, json, STATS_SIZE));
 		free(json);
 		return ret;
@@ -660,13 +684,13 @@ static enum MHD_Result on_control(struct mock *m, struct MHD_Connection *c,
 		pthread_mutex_lock(&m->lock);
 		log_flush(&m->log);
 		pthread_mutex_unlock(&m->lock);
-		return send_answer(m, c, 200, "text/plain", "ok",
+		return send_answer(m, c, 0, 200, "text/plain", "ok",
 				   sizeof("ok") - 1);
 	}
 	snprintf(msg, sizeof msg,
 		 "unknown control '%.40s': want POST, GET /stats or /flush\n",
 		 url);
-	return send_answer(m, c, 400, "text/plain", msg, strlen(msg));
+	return send_answer(m, c, 0, 400, "text/plain", msg, strlen(msg));
 }
 
 /* ---- MHD callbacks ---- */
@@ -763,9 +787,9 @@ static int parse_answer(const char *name, const char *s, struct answer *a)
 	size_t n = colon != NULL ? (size_t)(colon - s) : strlen(s);
 	unsigned long long code;
 
-	if (parse_num(s, n, 599, &code) < 0 || code < 200)
+	if (parse_num(s, n, MAX_STATUS - 1, &code) < 0 || code < 200)
 		return usage_error("bad %s '%s': want CODE[:BODY], CODE in "
-				   "200..599",
+				   "200..999",
 				   name, s);
 	a->status = (unsigned int)code;
 	a->body = colon != NULL ? colon + 1 : "";
@@ -847,6 +871,7 @@ enum {
 	OPT_ZERO_EVERY,
 	OPT_STATUS_ALL,
 	OPT_MAX_BODY,
+	OPT_HEADER_FLOOD,
 	OPT_HELP
 };
 
@@ -867,6 +892,7 @@ static const struct option long_opts[] = {
 	{ "zero-every", required_argument, NULL, OPT_ZERO_EVERY },
 	{ "status-all", required_argument, NULL, OPT_STATUS_ALL },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "header-flood", required_argument, NULL, OPT_HEADER_FLOOD },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
 };
@@ -918,6 +944,9 @@ static int parse_rule(struct cfg *cfg, int opt, const char *arg)
 		return parse_answer("--status-all", arg, &cfg->status_all);
 	case OPT_MAX_BODY:
 		return opt_num("--max-body", arg, SIZE_MAX / 4, &cfg->max_body);
+	case OPT_HEADER_FLOOD:
+		return opt_num("--header-flood", arg, 16u << 20,
+			       &cfg->header_flood);
 	default: return usage_error("unknown option");
 	}
 }
@@ -932,6 +961,7 @@ static void print_help(void)
 	      "  [--fail-first ID=N]... [--drop-first ID=N]... "
 	      "[--answer ID=CODE[:BODY]]...\n"
 	      "  [--zero-every K] [--status-all CODE[:BODY]] [--max-body N]\n"
+	      "  [--header-flood N]\n"
 	      "see the comment at the top of tests/mock_api.c\n",
 	      stdout);
 }
@@ -1052,6 +1082,9 @@ static struct MHD_Daemon *start_daemon(struct mock *m)
 				(struct sockaddr *)&sa,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
 				MHD_OPTION_CONNECTION_LIMIT, 4096u,
+				/* room for a header flood in each answer */
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)(m->cfg->header_flood * 2 + 65536),
 				MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
 }
 
