@@ -49,10 +49,11 @@ def catches(pid, sig):
     return False
 
 
-def start_and_stop_at(sender, m, path, after, sigs, gap=0.0):
+def start_and_stop_at(sender, m, path, after, sigs, gap=0.0, extra=""):
     """Start a run on path, wait until the mock has received `after` POSTs,
     send the signals in sigs (gap seconds apart), wait for the end."""
-    p, out, err = sender.popen([path, "-j", 8, "--json"], api_url=m.url)
+    p, out, err = sender.popen([path, "-j", 8, "--json"], api_url=m.url,
+                               extra=extra)
     with killed_on_exit(p):
         if after > 0:
             assert wait_for(lambda: m.stats()["requests"] >= after, 60), \
@@ -166,19 +167,20 @@ def test_signal_at_many_points(store, sender, mock, tmp_path, after, sig,
 def test_second_signal_during_drain(store, sender, mock, tmp_path, after):
     """SIGTERM then SIGINT while slow requests are in flight: the run exits
     at once with the first signal's status (143), says how many letters
-    it abandoned in flight, and keeps exactly those claimed for
-    --reclaim."""
+    it abandoned in flight (in doubt), and with [retry] in_doubt = hold
+    keeps exactly those claimed for --reclaim."""
     path = write_letters(tmp_path / "a.xml", range(1, N + 1))
     # Answers slow enough that the drain is still waiting for them when
     # the second signal comes.
     m = mock("--latency-ms", 400)
     p, out, err = start_and_stop_at(sender, m, path, after,
                                     [signal.SIGTERM, signal.SIGINT],
-                                    gap=0.05)
+                                    gap=0.05,
+                                    extra="[retry]\nin_doubt = hold\n")
     assert p.returncode == 143, p.returncode
     r = result_of(p, out, err)
     in_flight = len(store.claimed_ids())
     assert in_flight > 0, r
-    m2 = re.search(r"(\d+) letters were abandoned in flight", r.err)
+    m2 = re.search(r"(\d+) letters are in doubt", r.err)
     assert m2 and int(m2.group(1)) == in_flight, r
     check_in_doubt_then_reclaim(store, sender, mock, path, m)
