@@ -770,6 +770,49 @@ static int release_attempt(struct store_net *net, const uint32_t *ids,
 	return rc;
 }
 
+/* ------------------------------------------------------------ hold */
+
+/*
+ * [retry] in_doubt = hold: the claim stays (ts null, owner kept); only
+ * the reason and the attempts are noted.  Setting the same values again
+ * changes nothing, so a lost connection retries from the letter it cut.
+ */
+static int hold_attempt(struct store_net *net, void *ctx)
+{
+	struct store_mongo *m = of_net(net);
+	struct store_net_results *res = ctx;
+	bson_t filter, update, set;
+	bson_error_t e;
+	int ok = 1;
+
+	for (; res->done < res->n && ok; res->done += ok) {
+		const struct store_result *r = &res->r[res->done];
+
+		bson_init(&filter);
+		bson_init(&update);
+		BSON_APPEND_INT64(&filter, "id", r->id);
+		BSON_APPEND_NULL(&filter, "ts");
+		bson_append_document_begin(&update, "$set", -1, &set);
+		append_text(&set, "error", r->error);
+		BSON_APPEND_INT32(&set, "attempts", (int32_t)r->attempts);
+		bson_append_document_end(&update, &set);
+		ok = mongoc_collection_update_one(m->coll, &filter, &update,
+						  NULL, NULL, &e);
+		bson_destroy(&filter);
+		bson_destroy(&update);
+	}
+	return ok ? 0 : note(m, &e);
+}
+
+static int mongo_hold(struct store *s, const struct store_result *r, size_t n,
+		      char *err, size_t errlen)
+{
+	struct store_net_results res = { r, n, 0 };
+
+	return store_net_retry(store_net_of(s), hold_attempt, &res,
+			       "note letters in doubt", err, errlen);
+}
+
 /* ------------------------------------------------------------ totals */
 
 /* {ts: null} and such, for counts. */
@@ -1221,4 +1264,5 @@ const struct store_ops store_mongo_ops = {
 	.close = mongo_close,
 	.net = &mongo_net_ops,
 	.where = mongo_where,
+	.hold = mongo_hold,
 };

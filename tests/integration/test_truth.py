@@ -128,6 +128,9 @@ def test_in_doubt_hold_keeps_the_claim_for_reclaim(store, sender, mock,
     if store.name == "sqlite":
         errs = [e for ts, st, e in sqlite_rows(store).values()]
         assert all(e and "in doubt" in e for e in errs), errs
+    if store.name == "mongodb":
+        errs = [d.get("error") for d in store.docs()]
+        assert all(e and "in doubt" in e for e in errs), errs
     # a plain run leaves them alone; --reclaim sends them again
     m2 = mock()
     r2 = sender.run([path, "--json"], api_url=m2.url)
