@@ -150,8 +150,9 @@ FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
 		-fsanitize=fuzzer,address,undefined $(STD) $(WARN) -Isrc
 FUZZ_SRC_reader = src/reader.c src/buf.c src/text.c
 FUZZ_PKG_reader = libxml-2.0
-FUZZ_SRC_config = src/cfg.c src/core_keys.c src/owner.c src/store.c src/store_sqlite.c
-FUZZ_PKG_config = inih sqlite3
+FUZZ_SRC_config = src/cfg.c src/core_keys.c src/owner.c src/store.c \
+		  src/store_sqlite.c src/url.c
+FUZZ_PKG_config = inih sqlite3 libcurl
 FUZZ_BINS       = build/fuzz/fuzz_reader build/fuzz/fuzz_config
 
 .PHONY: fuzz fuzz-smoke

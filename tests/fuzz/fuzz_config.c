@@ -22,6 +22,7 @@
 #include "cfg.h"
 #include "core_keys.h"
 #include "store.h"
+#include "url.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -342,6 +343,49 @@ static void compare(const struct cfg *c, const struct model *m)
 	}
 }
 
+/*
+ * The API URL as sender shows it: the masked form keeps nothing after
+ * '?' or '#' but "***", nothing of the userinfo, and masking it again
+ * changes nothing.  url_check() only has to return.
+ */
+static void check_url(const char *url)
+{
+	char masked[4200], again[sizeof(masked)], why[256];
+	const char *q, *at, *auth;
+
+	(void)url_check(url, why, sizeof(why));
+	url_mask(url, masked, sizeof(masked));
+	q = masked + strcspn(masked, "?#");
+	if (*q && strcmp(q + 1, "***") != 0)
+		FAIL("url_mask('%s') keeps a query: '%s'", url, masked);
+	auth = strstr(masked, "://");
+	auth = auth ? auth + 3 : masked;
+	at = memchr(auth, '@', strcspn(auth, "/?#"));
+	if (at && (at - auth != 3 || memcmp(auth, "***", 3) != 0))
+		FAIL("url_mask('%s') keeps userinfo: '%s'", url, masked);
+	url_mask(masked, again, sizeof(again));
+	if (strcmp(again, masked) != 0)
+		FAIL("url_mask not stable: '%s' then '%s'", masked, again);
+}
+
+/* [sqlite] path: a URI or a query is refused, with the key named. */
+static void check_sqlite_path(const struct cfg *c)
+{
+	const struct store_ops *sqlite = store_find("sqlite");
+	const char *p = cfg_str(c, "sqlite", "path");
+	char err[1024] = "";
+	int uri = p[0] == '\0' || strncmp(p, "file:", 5) == 0 ||
+		  strchr(p, '?') != NULL || strcmp(p, ":memory:") == 0;
+
+	if (sqlite == NULL)
+		return;
+	if ((store_check(sqlite, c, err, sizeof(err)) < 0) != uri)
+		FAIL("store_check of [sqlite] path '%s': %s", p,
+		     err[0] ? err : "accepted");
+	if (uri && strstr(err, "[sqlite]") == NULL)
+		FAIL("store_check message names no key: '%s'", err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[1024];
@@ -382,6 +426,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		model_read(data, size, &m);
 		compare(&c, &m);
 	}
+	check_url(cfg_str(&c, "api", "url"));
+	check_sqlite_path(&c);
 	free(m.v);
 	cfg_release(&c);
 	return 0;

@@ -30,6 +30,7 @@
  */
 #include "buf.h"
 #include "reader.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -478,6 +479,28 @@ static char *copy(const char *s)
 	return d;
 }
 
+/*
+ * What sender shows of XML text and messages goes through text_safe():
+ * its output holds no control character, and is a fixed point (it is
+ * valid UTF-8 without anything left to escape).
+ */
+static void check_safe(const char *what, const char *s, size_t n)
+{
+	static char out[4 * 65536 + 64], again[sizeof(out)];
+	size_t len = text_safe(out, sizeof(out), s, n), i;
+
+	if (len != strlen(out))
+		FAIL("%s: text_safe length %zu, string %zu", what, len,
+		     strlen(out));
+	for (i = 0; i < len; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			FAIL("%s: control character 0x%02x kept", what,
+			     (unsigned char)out[i]);
+	if (text_safe(again, sizeof(again), out, len) != len ||
+	    memcmp(again, out, len) != 0)
+		FAIL("%s: text_safe output is not safe: '%s'", what, out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[512], msg[1024];
@@ -523,10 +546,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_text("to", l.to, l.to_len, READER_TO_MAX, 0);
 			check_text("subject", l.subject, l.subject_len,
 				   READER_SUBJECT_MAX, 1);
+			check_safe("to", l.to, l.to_len);
+			check_safe("subject", l.subject, l.subject_len);
 			if (l.line < 1)
 				FAIL("letter %u has line %ld", l.id, l.line);
 		} else if (st == READER_INVALID) {
 			check_message(msg, 0, "READER_INVALID");
+			check_safe("message", msg, strlen(msg));
 		} else {
 			FAIL("reader_next returned %d", (int)st);
 		}
@@ -546,6 +572,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (st == READER_ERROR)
 		check_message(msg, 1, "READER_ERROR");
+	check_safe("message", msg, strlen(msg));
 	for (int again = 0; again < 2; again++) {
 		struct letter l;
 		enum reader_status st2 = reader_next(r, &l, msg, sizeof(msg));
