@@ -20,8 +20,11 @@ int url_check(const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "it is empty");
 		goto out;
 	}
-	/* no default scheme: "host/api" is a mistake, not a guess to make */
-	rc = curl_url_set(h, CURLUPART_URL, url, 0);
+	/*
+	 * No default scheme: "host/api" is a mistake, not a guess to make.
+	 * Any scheme parses here, so that the message can name it.
+	 */
+	rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
 	if (rc != CURLUE_OK) {
 		snprintf(err, errlen, "it is not a URL (%s)",
 			 curl_url_strerror(rc));

@@ -1,5 +1,6 @@
 /*
- * text: white space trimmed around values, letter ids (SPEC section 2).
+ * text: white space trimmed around values, letter ids (SPEC section 2);
+ * text from outside shown as valid UTF-8 without control characters.
  */
 #include "harness.h"
 #include "text.h"
@@ -113,9 +114,56 @@ static void test_parse_id_why(void)
 			  "out of range (0..4294967295)");
 }
 
+static const char *safe(const char *in, size_t len, size_t outlen)
+{
+	static char out[256];
+
+	text_safe(out, outlen, in, len);
+	return out;
+}
+
+static void test_controls_escaped(void)
+{
+	CHECK_STR_EQ(safe(LIT("a\x1b[2Jb"), 256), "a\\x1b[2Jb");
+	CHECK_STR_EQ(safe(LIT("t\ta\nb\r\x7f"), 256),
+		     "t\\x09a\\x0ab\\x0d\\x7f");
+	CHECK_STR_EQ(safe(LIT("nul\0x"), 256), "nul\\x00x");
+	/* C1 control CSI (U+009B) acts like ESC [ on some terminals */
+	CHECK_STR_EQ(safe(LIT("\xc2\x9b"
+			      "2J"),
+			  256),
+		     "\\xc2\\x9b2J");
+}
+
+static void test_utf8_kept_invalid_escaped(void)
+{
+	CHECK_STR_EQ(
+		safe(LIT("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), 256),
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	CHECK_STR_EQ(safe(LIT("\xff\xfe"), 256), "\\xff\\xfe");
+	CHECK_STR_EQ(safe(LIT("\xc0\xaf"), 256), "\\xc0\\xaf"); /* overlong */
+	CHECK_STR_EQ(safe(LIT("\xed\xa0\x80"), 256),
+		     "\\xed\\xa0\\x80");			/* D800 */
+	CHECK_STR_EQ(safe(LIT("\xe2\x82"), 256), "\\xe2\\x82"); /* cut */
+}
+
+static void test_cut_at_boundary(void)
+{
+	/* never half an escape, never half a character */
+	CHECK_STR_EQ(safe(LIT("ab\x1b"), 5), "ab");
+	CHECK_STR_EQ(safe(LIT("a\xc3\xa9"), 3), "a");
+	CHECK_INT_EQ((long)text_safe(NULL, 0, LIT("x")), 0);
+}
+
 static const struct h_test tests[] = {
-	TEST(test_trim),	 TEST(test_trim_span), TEST(test_parse_id),
-	TEST(test_parse_id_why), { NULL, NULL },
+	TEST(test_trim),
+	TEST(test_trim_span),
+	TEST(test_parse_id),
+	TEST(test_parse_id_why),
+	TEST(test_controls_escaped),
+	TEST(test_utf8_kept_invalid_escaped),
+	TEST(test_cut_at_boundary),
+	{ NULL, NULL },
 };
 
 int main(int argc, char **argv)
