@@ -74,8 +74,17 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
 
-	/* past the cap the answer cannot be judged: stop reading it */
-	if (buf_append(&t->answer, data, size * n) != 0) {
+	long status = 0;
+
+	if (buf_append(&t->answer, data, size * n) == 0)
+		return size * n;
+	/*
+	 * Past the cap a success cannot be judged: stop reading it.  Other
+	 * statuses are judged by their status; their text is only shown, so
+	 * the rest of it is dropped, not the transfer (a proxy's 503 page).
+	 */
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300) {
 		t->overflow = 1;
 		return 0;
 	}

@@ -81,6 +81,16 @@ def test_long_200_body_is_an_error_not_delivered(store, sender, mock,
     assert "longer than" in r.err, r
 
 
+def test_long_503_page_is_still_retried(store, sender, mock, tmp_path):
+    """Only a success must be judged whole: a proxy's long 503 page is
+    still a busy answer, retried."""
+    m = mock("--answer", "1=503:" + "<p>busy</p>" * 1000)
+    path = write_letters(tmp_path / "a.xml", [1])
+    r = sender.run([path, "--json"], api_url=m.url, max_attempts=3)
+    assert m.posts_per_id()[1] == 3, r
+    assert r.json()["deferred"] == 1, r
+
+
 def test_header_flood_is_an_error_not_retried(store, sender, mock, tmp_path):
     m = mock("--header-flood", 400000)
     path = write_letters(tmp_path / "a.xml", [1])
