@@ -64,17 +64,26 @@ static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
 	out[*o] = '\0';
 }
 
+/*
+ * Plain text work, not libcurl's parser, so that any text is masked, URL
+ * or not.  The userinfo is everything up to the last '@' before the path
+ * (a password may hold '?' or '#' when it is not encoded); the query is
+ * everything from the first '?' or '#' after it.
+ */
 void url_mask(const char *url, char *out, size_t outlen)
 {
 	const char *sep = strstr(url, "://");
-	const char *auth = sep ? sep + 3 : url;
-	const char *auth_end = auth + strcspn(auth, "/?#");
-	const char *at = NULL, *p, *rest, *query;
+	const char *auth, *auth_end, *at = NULL, *p, *query;
 	size_t o = 0;
 
 	if (outlen == 0)
 		return;
 	out[0] = '\0';
+	/* a "://" inside a query or fragment is not a scheme's */
+	if (sep && (size_t)(sep - url) > strcspn(url, "?#"))
+		sep = NULL;
+	auth = sep ? sep + 3 : url;
+	auth_end = auth + strcspn(auth, "/");
 	for (p = auth; p < auth_end; p++)
 		if (*p == '@')
 			at = p;
@@ -83,9 +92,8 @@ void url_mask(const char *url, char *out, size_t outlen)
 		put(out, outlen, &o, "***@", 4);
 		auth = at + 1;
 	}
-	rest = auth;
-	query = rest + strcspn(rest, "?#");
-	put(out, outlen, &o, rest, (size_t)(query - rest));
+	query = auth + strcspn(auth, "?#");
+	put(out, outlen, &o, auth, (size_t)(query - auth));
 	if (*query)
 		put(out, outlen, &o, *query == '?' ? "?***" : "#***", 4);
 }

@@ -26,6 +26,10 @@ static void test_url_mask(void)
 	/* an @ in the path is not userinfo */
 	CHECK_STR_EQ(mask("http://host/a@b"), "http://host/a@b");
 	CHECK_STR_EQ(mask(""), "");
+	/* found by fuzz_config: a "://" in a fragment is no scheme */
+	CHECK_STR_EQ(mask("#http://a:8080/x"), "#***");
+	/* an unencoded '?' in a password does not leak the user */
+	CHECK_STR_EQ(mask("http://user:p?ss@host/x"), "http://***@host/x");
 }
 
 static void test_url_check(void)
