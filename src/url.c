@@ -68,7 +68,8 @@ static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
  * Plain text work, not libcurl's parser, so that any text is masked, URL
  * or not.  The userinfo is everything up to the last '@' before the path
  * (a password may hold '?' or '#' when it is not encoded); the query is
- * everything from the first '?' or '#' after it.
+ * everything from the first '?' or '#' after it, or everything after the
+ * userinfo if one began inside it.  In doubt, more is masked.
  */
 void url_mask(const char *url, char *out, size_t outlen)
 {
@@ -90,6 +91,13 @@ void url_mask(const char *url, char *out, size_t outlen)
 	put(out, outlen, &o, url, (size_t)(auth - url));
 	if (at) {
 		put(out, outlen, &o, "***@", 4);
+		/* a query or fragment began inside it: all the rest is one */
+		for (p = auth; p < at && *p != '?' && *p != '#'; p++)
+			;
+		if (p < at) {
+			put(out, outlen, &o, *p == '?' ? "?***" : "#***", 4);
+			return;
+		}
 		auth = at + 1;
 	}
 	query = auth + strcspn(auth, "?#");

@@ -28,8 +28,10 @@ static void test_url_mask(void)
 	CHECK_STR_EQ(mask(""), "");
 	/* found by fuzz_config: a "://" in a fragment is no scheme */
 	CHECK_STR_EQ(mask("#http://a:8080/x"), "#***");
-	/* an unencoded '?' in a password does not leak the user */
-	CHECK_STR_EQ(mask("http://user:p?ss@host/x"), "http://***@host/x");
+	/* an unencoded '?' in a password leaks neither part of it */
+	CHECK_STR_EQ(mask("http://user:p?ss@host/x"), "http://***@?***");
+	/* found by fuzz_config: the '#' before the '@' began a fragment */
+	CHECK_STR_EQ(mask("x@#y@://z@w"), "***@#***");
 }
 
 static void test_url_check(void)
