@@ -47,6 +47,9 @@ int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
 	return 0;
 }
 
+/* Bytes of one escaped byte, "\\xNN". */
+#define ESCAPED_LEN (sizeof("\\x00") - 1)
+
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -94,10 +97,11 @@ size_t text_safe(char *out, size_t outlen, const char *in, size_t len)
 	while (i < len) {
 		n = s[i] < 0x20 || s[i] == 0x7f ? 0 : utf8_seq(s + i, len - i);
 		if (n == 0) {
-			if (o + 4 >= outlen)
+			/* "\xNN": four bytes, and room for the NUL after */
+			if (o + ESCAPED_LEN >= outlen)
 				break;
 			snprintf(out + o, outlen - o, "\\x%02x", s[i]);
-			o += 4;
+			o += ESCAPED_LEN;
 			i++;
 			continue;
 		}

@@ -90,12 +90,13 @@ void url_mask(const char *url, char *out, size_t outlen)
 			at = p;
 	put(out, outlen, &o, url, (size_t)(auth - url));
 	if (at) {
-		put(out, outlen, &o, "***@", 4);
+		put(out, outlen, &o, "***@", strlen("***@"));
 		/* a query or fragment began inside it: all the rest is one */
 		for (p = auth; p < at && *p != '?' && *p != '#'; p++)
 			;
 		if (p < at) {
-			put(out, outlen, &o, *p == '?' ? "?***" : "#***", 4);
+			put(out, outlen, &o, *p == '?' ? "?***" : "#***",
+			    strlen("?***"));
 			return;
 		}
 		auth = at + 1;
@@ -103,5 +104,6 @@ void url_mask(const char *url, char *out, size_t outlen)
 	query = auth + strcspn(auth, "?#");
 	put(out, outlen, &o, auth, (size_t)(query - auth));
 	if (*query)
-		put(out, outlen, &o, *query == '?' ? "?***" : "#***", 4);
+		put(out, outlen, &o, *query == '?' ? "?***" : "#***",
+		    strlen("?***"));
 }
