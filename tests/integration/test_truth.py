@@ -417,7 +417,9 @@ def test_second_signal_in_doubt_released_by_default(store, sender, mock,
     import signal
     from test_kill_points import start_and_stop_at
     path = write_letters(tmp_path / "a.xml", range(1, 201))
-    m = mock("--latency-ms", 400)
+    # slow enough that requests are surely in flight at the second
+    # signal, even under valgrind on a loaded machine
+    m = mock("--latency-ms", 2000)
     p, out, err = start_and_stop_at(sender, m, path, 1,
                                     [signal.SIGTERM, signal.SIGINT],
                                     gap=0.05)
