@@ -930,8 +930,10 @@ int main(int argc, char **argv)
 	rc = parse_options(argc, argv, &o);
 	if (rc < 0)
 		return -rc - 1;
-	if (rc > 0)
-		return rc;
+	if (rc > 0) /* the message is out; --json, if seen, still answers */
+		return early_json(&o, rc,
+				  "usage error: see the message above and "
+				  "'sender --help'");
 	log_init(&log,
 		 o.quiet ? LOG_ERROR
 			 : (enum log_level)(LOG_WARN +

@@ -398,6 +398,14 @@ def test_json_at_configuration_error(store, sender, tmp_path):
     assert obj["letters"] == 0
 
 
+def test_json_at_usage_error(store, sender, tmp_path):
+    r = sender.run(["--json", "--log-format", "xml"],
+                   config=sender.config("http://127.0.0.1:1/x"))
+    assert r.code == 2, r
+    obj = r.json()
+    assert obj["exit"] == 2 and "usage" in obj["error"], r
+
+
 def test_json_at_storage_error(store, sender, mock, tmp_path):
     section = store.broken_config_section()
     if section is None:
