@@ -293,15 +293,18 @@ def test_sqlite_path_that_is_a_uri_is_refused(store, sender, mock, tmp_path,
     assert r.json()["exit"] == 2
 
 
-def _journal_run(store, sender, mock, tmp_path, journal):
+def _journal_run(store, sender, mock, tmp_path, journal, plant=None):
     """A run whose store is locked while its answer is on the way, so
-    that the answer goes to the journal."""
+    that the answer goes to the journal; plant() runs once the request
+    is out (a journal there before the run would be replayed first)."""
     m = mock("--latency-ms", 1500)
     path = write_letters(tmp_path / "a.xml", [1])
     cfg = sender.config(m.url, extra="[sqlite]\nbusy_timeout = 0.2\n"
                         "[store]\njournal = %s\n" % journal)
     p, out, err = sender.popen([path], config=cfg)
     assert wait_for(lambda: m.stats()["requests"] >= 1, 30)
+    if plant:
+        plant()
     db = sqlite3.connect(str(store.path), timeout=5)
     db.execute("BEGIN EXCLUSIVE")
     try:
@@ -327,8 +330,8 @@ def test_journal_never_written_through_a_symlink(store, sender, mock,
     journal = tmp_path / "j.journal"
     target = tmp_path / "victim"
     target.write_text("keep me\n")
-    os.symlink(target, journal)
-    r = _journal_run(store, sender, mock, tmp_path, journal)
+    r = _journal_run(store, sender, mock, tmp_path, journal,
+                     plant=lambda: os.symlink(target, journal))
     assert r.code == 4, r
     assert target.read_text() == "keep me\n", r
     assert "not recorded: id 1" in r.err, r
