@@ -882,19 +882,23 @@ static void save_unrecorded(struct run *r)
 static void closing_words(struct run *r)
 {
 	const struct run_stats *st = r->st;
+	/* [retry] in_doubt = hold keeps the claims of letters in doubt */
+	const char *released = r->o->in_doubt_hold && st->in_doubt
+				       ? "their claims released but those in "
+					 "doubt"
+				       : "their claims released";
 
 	if (r->api_cause[0])
 		log_event(r->log, LOG_ERROR, EV_API, -1,
 			  "%s; nothing more was sent: %lu letters deferred, "
-			  "their claims released; run again once the API "
-			  "answers",
-			  r->api_cause, st->deferred);
+			  "%s; run again once the API answers",
+			  r->api_cause, st->deferred, released);
 	else if (r->deferred_id >= 0)
 		log_event(r->log, LOG_WARN, EV_DEFERRED, -1,
 			  "%lu letters deferred (the first: id %lld, %s), "
-			  "their claims released; run again later (-v lists "
-			  "them)",
-			  st->deferred, r->deferred_id, r->deferred_why);
+			  "%s; run again later (-v lists them)",
+			  st->deferred, r->deferred_id, r->deferred_why,
+			  released);
 	if (st->left)
 		log_event(r->log, LOG_WARN, EV_NOTE, -1,
 			  "--limit %lu reached: %lu letters left for the next "
