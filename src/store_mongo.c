@@ -777,10 +777,9 @@ static int release_attempt(struct store_net *net, const uint32_t *ids,
  * the reason and the attempts are noted.  Setting the same values again
  * changes nothing, so a lost connection retries from the letter it cut.
  */
-static int hold_attempt(struct store_net *net, void *ctx)
+static int hold_attempt(struct store_net *net, struct store_net_results *res)
 {
 	struct store_mongo *m = of_net(net);
-	struct store_net_results *res = ctx;
 	bson_t filter, update, set;
 	bson_error_t e;
 	int ok = 1;
@@ -802,15 +801,6 @@ static int hold_attempt(struct store_net *net, void *ctx)
 		bson_destroy(&update);
 	}
 	return ok ? 0 : note(m, &e);
-}
-
-static int mongo_hold(struct store *s, const struct store_result *r, size_t n,
-		      char *err, size_t errlen)
-{
-	struct store_net_results res = { r, n, 0 };
-
-	return store_net_retry(store_net_of(s), hold_attempt, &res,
-			       "note letters in doubt", err, errlen);
 }
 
 /* ------------------------------------------------------------ totals */
@@ -1248,6 +1238,7 @@ static const struct store_net_ops mongo_net_ops = {
 	.message = net_message,
 	.claim = claim_attempt,
 	.finish = finish_attempt,
+	.hold = hold_attempt,
 	.release = release_attempt,
 	.totals = totals_attempt,
 };
@@ -1264,5 +1255,5 @@ const struct store_ops store_mongo_ops = {
 	.close = mongo_close,
 	.net = &mongo_net_ops,
 	.where = mongo_where,
-	.hold = mongo_hold,
+	.hold = store_net_hold,
 };

@@ -567,6 +567,18 @@ static int query(struct store_mysql *m, const char *sql)
 	return 0;
 }
 
+/*
+ * End the transaction after a failed statement, keeping the error that
+ * matters (ROLLBACK's own result is not noted); -1.  A lost connection
+ * has no transaction left to end.
+ */
+static int rolled_back(struct store_mysql *m)
+{
+	if (!is_lost(m->code) && m->db)
+		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
+	return -1;
+}
+
 /* Run the statement built in m->sql. */
 static int run_sql(struct store_mysql *m)
 {
@@ -755,10 +767,7 @@ static int claim_attempt(struct store_net *n, struct store_net_batch *cb)
 		goto fail;
 	return 0;
 fail:
-	/* end the transaction, keeping the error that matters */
-	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
-	return -1;
+	return rolled_back(m);
 }
 
 /*
@@ -815,9 +824,7 @@ static int take_over(struct store_mysql *m, struct store_net_batch *cb)
 oom:
 	note_own(m, "out of memory");
 fail:
-	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
-	return -1;
+	return rolled_back(m);
 }
 
 /* Among the ids not returned, tell finished records from held claims. */
@@ -911,9 +918,7 @@ static int finish_attempt(struct store_net *n, struct store_net_results *fb)
 	}
 	return 0;
 fail:
-	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
-	return -1;
+	return rolled_back(m);
 }
 
 /* ------------------------------------------------------------ release */
@@ -950,9 +955,7 @@ static int release_attempt(struct store_net *n, const uint32_t *ids,
 	}
 	return 0;
 fail:
-	if (!is_lost(m->code) && m->db)
-		mysql_real_query(m->db, "ROLLBACK", strlen("ROLLBACK"));
-	return -1;
+	return rolled_back(m);
 }
 
 /* ------------------------------------------------------------ totals */

@@ -215,6 +215,22 @@ int store_net_finish(struct store *s, const struct store_result *r, size_t n,
 			       "record results", err, errlen);
 }
 
+static int hold_attempt(struct store_net *n, void *ctx)
+{
+	return net_ops(n)->hold(n, ctx);
+}
+
+int store_net_hold(struct store *s, const struct store_result *r, size_t n,
+		   char *err, size_t errlen)
+{
+	struct store_net_results res = { r, n, 0 };
+
+	if (net_ops(store_net_of(s))->hold == NULL)
+		return 0;
+	return store_net_retry(store_net_of(s), hold_attempt, &res,
+			       "note letters in doubt", err, errlen);
+}
+
 struct id_list {
 	const uint32_t *ids;
 	size_t n;

@@ -96,6 +96,8 @@ struct store_net_ops {
 	 */
 	int (*look_up)(struct store_net *n, struct store_net_batch *b);
 	int (*finish)(struct store_net *n, struct store_net_results *res);
+	/* Optional ([retry] in_doubt = hold): note why the claims stay. */
+	int (*hold)(struct store_net *n, struct store_net_results *res);
 	int (*release)(struct store_net *n, const uint32_t *ids, size_t count);
 	int (*totals)(struct store_net *n, struct store_totals *t);
 };
@@ -145,6 +147,8 @@ int store_net_claim(struct store *s, const uint32_t *ids, size_t n,
 		    enum claim *out, char *err, size_t errlen);
 int store_net_finish(struct store *s, const struct store_result *r, size_t n,
 		     char *err, size_t errlen);
+int store_net_hold(struct store *s, const struct store_result *r, size_t n,
+		   char *err, size_t errlen);
 int store_net_release(struct store *s, const uint32_t *ids, size_t n, char *err,
 		      size_t errlen);
 int store_net_totals(struct store *s, struct store_totals *out, char *err,
