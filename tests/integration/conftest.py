@@ -82,6 +82,15 @@ import pytest
 import reaper
 
 REPO = Path(__file__).resolve().parents[2]
+
+# libmongoc initialises itself when it is loaded, in every sender whatever
+# its backend, and keeps its counters in /dev/shm/mongoc-PID, which a
+# SIGKILLed process leaves behind; a later process with that pid (often
+# in the bed's PID namespaces) then prints "Falling back to malloc for
+# counters" on stderr before main().  The suite kills many senders: keep
+# the counters in memory (README, "Storage backends", says the same to
+# operators).
+os.environ.setdefault("MONGOC_DISABLE_SHM", "1")
 SENDER_BIN = Path(os.environ.get("SENDER_BIN", REPO / "sender")).resolve()
 MOCK_BIN = Path(os.environ.get("MOCK_API_BIN",
                                REPO / "tests" / "mock_api")).resolve()
