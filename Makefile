@@ -23,10 +23,11 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEFS     = -DSENDER_BACKENDS="$(foreach s,$(STORES_BUILT),STORE($(s)))"
 
 MODULES  = api backoff bucket buf cfg clock core_keys idset journal log message owner \
-           progress reader report run store store_net summary text url window \
+           progress reader report run store store_net store_worker summary text url window \
            $(foreach s,$(STORES_BUILT),store_$(s))
 OBJS     = $(MODULES:%=$(BUILD)/src/%.o)
-ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS)
+# -pthread: the store worker (src/store_worker.c) is a thread
+ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(DEFS) $(PKG_CFLAGS) -pthread
 
 UNIT_TESTS = $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c)))
 
@@ -40,7 +41,7 @@ sender: $(BUILD)/sender
 	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/sender: $(BUILD)/sender.o $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 # objects are rebuilt when the flags change (a backend added, sanitizers)
 $(BUILD)/flags: FORCE

@@ -240,6 +240,11 @@ unsigned api_in_flight(const struct api *a)
 	return a->in_flight;
 }
 
+void api_wakeup(struct api *a)
+{
+	curl_multi_wakeup(a->multi);
+}
+
 unsigned long api_requests(const struct api *a)
 {
 	return a->requests;

@@ -97,6 +97,12 @@ void api_abort(struct api *a);
 unsigned api_held(const struct api *a);
 unsigned api_in_flight(const struct api *a);
 
+/*
+ * Make a wait in api_run() return now.  The one call that is safe from
+ * another thread (the store worker's, when a job comes back).
+ */
+void api_wakeup(struct api *a);
+
 /* POSTs started so far. */
 unsigned long api_requests(const struct api *a);
 

@@ -10,6 +10,7 @@
 #include "reader.h"
 #include "report.h"
 #include "store.h"
+#include "store_worker.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -28,10 +29,37 @@ struct pending {
 	size_t len;
 };
 
+/*
+ * Claimed letters kept ahead of need: a claim batch goes out when as few
+ * are left as the api holds (r->low), and while the letters run out before
+ * a claim comes back (a database far away), at up to this many: a
+ * database 200 ms away takes a second or so for a claim, at -j 128 and a
+ * 20 ms API that is 6,400 letters.
+ */
+#define AHEAD_MAX 8192
+
+/*
+ * A batch for the store worker and what run keeps with it.  Every job is
+ * in one place at a time: the free list, the worker, the ready list (a
+ * claim back with letters to send), the batch being filled (outcomes,
+ * releases), or the kept list (the store did not take it).
+ */
+struct job {
+	struct store_job sj;	 /* first: the worker gives it back as such */
+	size_t cap;		 /* of every array */
+	struct pending *letters; /* claim: the letters, owned until sent */
+	size_t nok, cursor;	 /* claim, once back: ours are [cursor, nok) */
+	int look;		 /* claim of --wait's held letters */
+	long sent_ms;		 /* when it went to the worker, for -vv */
+	struct job *next;	 /* on one of run's lists */
+	struct job *all;	 /* every job made, for run_release() */
+};
+
 struct run {
 	const struct run_opts *o;
 	struct api *api;
 	struct store *store;
+	struct store_worker *worker;
 	struct log *log;
 	struct run_stats *st;
 
@@ -42,35 +70,31 @@ struct run {
 	int input_done;
 	struct idset seen;
 
-	/* claimed letters, oldest first, at most o->claim_batch */
-	struct pending *queue;
-	size_t qhead, qcount;
+	struct job *all, *free_jobs;
+	/* claims back, oldest first: their letters go to the api in order */
+	struct job *ready, **ready_tail;
+	size_t ready_letters; /* claimed and not yet handed to the api */
+	size_t claiming;      /* letters in claim jobs at the worker */
+	unsigned outstanding; /* jobs at the worker */
+	size_t low;  /* claim more when claimed and claiming are this few */
+	int starved; /* the api had room while a claim was out */
 
-	/* the batch being claimed */
-	struct pending *batch;
-	uint32_t *batch_ids;
-	enum claim *batch_claims;
-
-	/* outcomes not yet written to the store, and their error texts */
-	struct store_result *results;
-	char (*texts)[API_DETAIL_MAX];
-	size_t nresults, room;
-	uint32_t *releases;
-	size_t nreleases;
-	/* letters in doubt whose claims are kept, and why ([retry] hold) */
-	struct store_result *holds;
-	char (*hold_texts)[sizeof(((struct api_done *)0)->detail)];
-	size_t nholds;
-	long oldest_ms; /* when the oldest unwritten outcome arrived */
+	/* outcomes, releases and in-doubt holds being gathered, and since */
+	struct job *results, *releases, *holds;
+	long oldest_ms;
+	/* finish and release jobs the store failed: tried again at the end */
+	struct job *kept, **kept_tail;
+	int failure_said;
 
 	/*
 	 * --wait: letters whose ids other live runs held when we met them,
 	 * kept whole (stdin cannot be read again) up to WAIT_MAX_BYTES, and
-	 * looked at again once our own letters are done.
+	 * claimed again once our own letters are done, a whole pass at a
+	 * time.
 	 */
 	struct pending *waiting;
 	size_t nwaiting, waiting_room, waiting_bytes;
-	size_t look_from;   /* the next batch to look at */
+	unsigned looking;   /* claim jobs of this pass at the worker */
 	int waiting_full;   /* the cap was met: said once */
 	int moved;	    /* a letter left the wait in this pass */
 	long next_look_ms;  /* when to look at them again */
@@ -192,6 +216,136 @@ static int next_letter(struct run *r, struct pending *p)
 	return 0;
 }
 
+/* A job with room for a claim batch, from the free list or new; or NULL. */
+static struct job *job_get(struct run *r, enum store_job_kind kind)
+{
+	struct job *j = r->free_jobs;
+	size_t cap = r->o->claim_batch;
+
+	if (j) {
+		r->free_jobs = j->next;
+	} else {
+		j = calloc(1, sizeof(*j));
+		if (j == NULL)
+			return NULL;
+		j->cap = cap;
+		j->letters = calloc(cap, sizeof(*j->letters));
+		j->sj.ids = calloc(cap, sizeof(*j->sj.ids));
+		j->sj.claims = calloc(cap, sizeof(*j->sj.claims));
+		j->sj.results = calloc(cap, sizeof(*j->sj.results));
+		j->all = r->all;
+		r->all = j; /* freed by run_release() from now on */
+		if (j->letters == NULL || j->sj.ids == NULL ||
+		    j->sj.claims == NULL || j->sj.results == NULL)
+			return NULL;
+	}
+	j->sj.kind = kind;
+	j->sj.n = 0;
+	j->nok = 0;
+	j->cursor = 0;
+	j->look = 0;
+	j->next = NULL;
+	return j;
+}
+
+/* What a job still owns: letters not sent, error texts of outcomes. */
+static void job_clear(struct job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->cap && j->letters; i++) {
+		free(j->letters[i].body);
+		j->letters[i].body = NULL;
+	}
+	for (i = 0; i < j->cap && j->sj.results; i++) {
+		free((char *)j->sj.results[i].error);
+		j->sj.results[i].error = NULL;
+	}
+}
+
+static void job_put(struct run *r, struct job *j)
+{
+	job_clear(j);
+	j->next = r->free_jobs;
+	r->free_jobs = j;
+}
+
+static void submit(struct run *r, struct job *j)
+{
+	j->sent_ms = clock_ms();
+	if (j->sj.kind == STORE_JOB_CLAIM)
+		r->claiming += j->sj.n;
+	r->outstanding++;
+	store_worker_submit(r->worker, &j->sj);
+}
+
+/* The outcomes and releases gathered so far go to the store. */
+static void flush(struct run *r)
+{
+	if (r->results && r->results->sj.n)
+		submit(r, r->results);
+	else if (r->results)
+		job_put(r, r->results);
+	if (r->releases && r->releases->sj.n)
+		submit(r, r->releases);
+	else if (r->releases)
+		job_put(r, r->releases);
+	if (r->holds && r->holds->sj.n)
+		submit(r, r->holds);
+	else if (r->holds)
+		job_put(r, r->holds);
+	r->results = NULL;
+	r->releases = NULL;
+	r->holds = NULL;
+}
+
+/* Outcomes, releases and holds gathered and not yet sent to the store. */
+static size_t gathered(const struct run *r)
+{
+	return (r->results ? r->results->sj.n : 0) +
+	       (r->releases ? r->releases->sj.n : 0) +
+	       (r->holds ? r->holds->sj.n : 0);
+}
+
+static int flush_due(const struct run *r)
+{
+	return gathered(r) > 0 && clock_ms() - r->oldest_ms >= r->o->flush_ms;
+}
+
+/*
+ * Room for one more outcome or release in *cur (a full batch goes to the
+ * store first); 0, or -1 when memory ran out.
+ */
+static int gather(struct run *r, struct job **cur, enum store_job_kind kind)
+{
+	if (*cur && (*cur)->sj.n == (*cur)->cap) {
+		submit(r, *cur);
+		*cur = NULL;
+	}
+	if (gathered(r) == 0)
+		r->oldest_ms = clock_ms();
+	if (*cur == NULL)
+		*cur = job_get(r, kind);
+	return *cur ? 0 : -1;
+}
+
+static void begin_stop(struct run *r);
+
+/* The claim of id is given back, to be sent by a later run. */
+static void add_release(struct run *r, uint32_t id)
+{
+	if (gather(r, &r->releases, STORE_JOB_RELEASE) < 0) {
+		log_error(r->log,
+			  "out of memory: the claim of id %" PRIu32
+			  " is not released; it stays claimed (see --reclaim)",
+			  id);
+		r->st->storage_failed = 1;
+		begin_stop(r);
+		return;
+	}
+	r->releases->sj.ids[r->releases->sj.n++] = id;
+}
+
 /* Letters read and dropped before any attempt: deferred, nothing sent. */
 static void drop_pending(struct run *r, struct pending *p, int release)
 {
@@ -202,19 +356,24 @@ static void drop_pending(struct run *r, struct pending *p, int release)
 		      release ? "not sent: the run is stopping"
 			      : "not sent: the store failed");
 	if (release)
-		r->releases[r->nreleases++] = p->id;
+		add_release(r, p->id);
 }
 
 static void begin_stop(struct run *r)
 {
+	struct job *j;
+
 	if (r->stopping)
 		return;
 	r->stopping = 1;
-	while (r->qcount) {
-		drop_pending(r, &r->queue[r->qhead], 1);
-		r->qhead = (r->qhead + 1) % r->o->claim_batch;
-		r->qcount--;
+	while ((j = r->ready) != NULL) {
+		r->ready = j->next;
+		for (; j->cursor < j->nok; j->cursor++)
+			drop_pending(r, &j->letters[j->cursor], 1);
+		job_put(r, j);
 	}
+	r->ready_tail = &r->ready;
+	r->ready_letters = 0;
 	if (r->api)
 		api_stop(r->api);
 }
@@ -237,6 +396,7 @@ static int keep_waiting(struct run *r, struct pending *p)
 	}
 	r->waiting[r->nwaiting++] = *p;
 	r->waiting_bytes += p->len;
+	p->body = NULL; /* the waiting list's now */
 	return 0;
 full:
 	if (r->o->wait && !r->waiting_full) {
@@ -272,89 +432,34 @@ static void skip_claimed(struct run *r, struct pending *p, enum claim c)
 		  p->id);
 }
 
-/* A letter claimed by this run, to be sent. */
-static void enqueue(struct run *r, const struct pending *p)
+/* The first reason the run stops early, for --json's "error". */
+static void stopped_by(struct run *r, const char *why)
 {
-	r->queue[(r->qhead + r->qcount) % r->o->claim_batch] = *p;
-	r->qcount++;
-	r->claimed++;
+	if (r->st->error[0] == '\0')
+		snprintf(r->st->error, sizeof(r->st->error), "%s", why);
 }
 
-/* Ids the next batch may claim: the batch, or what --limit leaves. */
-static size_t batch_room(const struct run *r)
+/* The store failed: said once, nothing more is sent. */
+static void storage_failure(struct run *r, const struct store_job *sj)
 {
-	if (r->o->limit && r->o->limit - r->claimed < r->o->claim_batch)
-		return r->o->limit - r->claimed;
-	return r->o->claim_batch;
-}
-
-static void sort_claims(struct run *r, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		struct pending *p = &r->batch[i];
-
-		if (r->batch_claims[i] == CLAIM_OK)
-			enqueue(r, p);
-		else if (r->batch_claims[i] != CLAIM_HELD ||
-			 keep_waiting(r, p) < 0)
-			skip_claimed(r, p, r->batch_claims[i]);
+	if (sj->tried && !r->failure_said) {
+		r->failure_said = 1;
+		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
+			  "%s; nothing more is sent", sj->err);
+		stopped_by(r, sj->err);
 	}
+	r->st->storage_failed = 1;
+	begin_stop(r);
 }
 
 static void give_up_waiting(struct run *r);
 
 /*
- * --wait: claim the next batch of letters held by other runs again: the
- * ones now ours go to the queue, the ones finished elsewhere are done, the
- * ones whose run is gone are skipped (--reclaim would have taken them),
- * the others wait.  After a whole pass, a pause that doubles while
- * nothing moves.
+ * --wait: the end of a pass over the held letters; the next one after a
+ * pause that doubles while nothing moves.
  */
-static void look_again(struct run *r)
+static void end_pass(struct run *r)
 {
-	size_t i, kept = 0, from = r->look_from, room = batch_room(r),
-		  n = r->nwaiting - from < room ? r->nwaiting - from : room;
-
-	if (n == 0) { /* --limit reached: no more claims in this run */
-		give_up_waiting(r);
-		return;
-	}
-	for (i = 0; i < n; i++)
-		r->batch_ids[i] = r->waiting[from + i].id;
-	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
-			sizeof(r->err)) < 0) {
-		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
-			  "%s; nothing more is sent", r->err);
-		r->st->storage_failed = 1;
-		begin_stop(r);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		struct pending *p = &r->waiting[from + i];
-
-		if (r->batch_claims[i] == CLAIM_HELD) {
-			r->waiting[from + kept++] = *p;
-			continue;
-		}
-		r->moved = 1;
-		r->waiting_bytes -= p->len;
-		if (r->batch_claims[i] == CLAIM_OK) {
-			enqueue(r, p);
-			continue;
-		}
-		if (r->batch_claims[i] == CLAIM_DONE)
-			r->st->done_elsewhere++;
-		skip_claimed(r, p, r->batch_claims[i]);
-	}
-	memmove(&r->waiting[from + kept], &r->waiting[from + n],
-		(r->nwaiting - from - n) * sizeof(*r->waiting));
-	r->nwaiting -= n - kept;
-	r->look_from = from + kept;
-	if (r->look_from < r->nwaiting)
-		return;
-	r->look_from = 0;
 	if (r->moved || r->look_pause_ms == 0)
 		r->look_pause_ms = r->o->wait_poll_ms;
 	else if ((r->look_pause_ms *= 2) > WAIT_PAUSE_MAX_MS)
@@ -363,14 +468,118 @@ static void look_again(struct run *r)
 	r->next_look_ms = clock_ms() + r->look_pause_ms;
 }
 
-/* Letters still held when the run ends: skipped as claimed elsewhere. */
-static void give_up_waiting(struct run *r)
+/*
+ * A claim batch is back.  Ours go to the ready list (or are released at
+ * once if the run is stopping); held ones wait with --wait, the others
+ * are skipped.  For --wait's second look, ids finished elsewhere count as
+ * done_elsewhere.  A failed claim sends nothing of its batch: all or
+ * nothing, so none of it is released either.
+ */
+static void claim_back(struct run *r, struct job *j)
 {
 	size_t i;
 
-	for (i = 0; i < r->nwaiting; i++)
-		skip_claimed(r, &r->waiting[i], CLAIM_HELD);
-	r->nwaiting = 0;
+	r->claiming -= j->sj.n;
+	if (j->look && --r->looking == 0)
+		end_pass(r);
+	if (j->sj.rc < 0) {
+		storage_failure(r, &j->sj);
+		for (i = 0; i < j->sj.n; i++) {
+			struct pending *p = &j->letters[i];
+
+			/* held ones, looked at again, stay held */
+			if (!j->look || keep_waiting(r, p) < 0)
+				drop_pending(r, p, 0);
+		}
+		job_put(r, j);
+		return;
+	}
+	for (i = 0; i < j->sj.n; i++) {
+		struct pending *p = &j->letters[i];
+		enum claim c = j->sj.claims[i];
+
+		if (j->look && c != CLAIM_HELD)
+			r->moved = 1;
+		if (c == CLAIM_OK)
+			r->claimed++;
+		if (c == CLAIM_OK && r->stopping) {
+			drop_pending(r, p, 1);
+		} else if (c == CLAIM_OK) {
+			if (j->nok != i) {
+				j->letters[j->nok] = *p;
+				p->body = NULL;
+			}
+			j->nok++;
+		} else if (c != CLAIM_HELD || keep_waiting(r, p) < 0) {
+			if (j->look && c == CLAIM_DONE)
+				r->st->done_elsewhere++;
+			skip_claimed(r, p, c);
+		}
+	}
+	log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
+		  "store: claimed %zu ids in %ld ms: %zu ours, %zu not",
+		  j->sj.n, clock_ms() - j->sent_ms, j->nok, j->sj.n - j->nok);
+	if (r->starved) {
+		/* letters ran out while this claim was out: keep more ahead */
+		r->starved = 0;
+		r->low *= 4;
+		if (r->low > AHEAD_MAX)
+			r->low = AHEAD_MAX;
+	}
+	if (j->nok == 0) {
+		job_put(r, j);
+		return;
+	}
+	r->ready_letters += j->nok;
+	*r->ready_tail = j;
+	r->ready_tail = &j->next;
+}
+
+/* Take the jobs the worker has done. */
+static void take_back(struct run *r)
+{
+	struct store_job *sj;
+
+	while ((sj = store_worker_take(r->worker)) != NULL) {
+		struct job *j = (struct job *)sj;
+
+		r->outstanding--;
+		if (sj->kind == STORE_JOB_CLAIM) {
+			claim_back(r, j);
+		} else if (sj->rc == 0) {
+			log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
+				  sj->kind == STORE_JOB_FINISH
+					  ? "store: recorded %zu outcomes in "
+					    "%ld ms"
+				  : sj->kind == STORE_JOB_HOLD
+					  ? "store: noted why %zu claims in "
+					    "doubt are kept, in %ld ms"
+					  : "store: released %zu claims in "
+					    "%ld ms",
+				  sj->n, clock_ms() - j->sent_ms);
+			job_put(r, j);
+		} else {
+			storage_failure(r, sj);
+			*r->kept_tail = j;
+			r->kept_tail = &j->next;
+		}
+	}
+}
+
+/*
+ * Ids the next claim batch may take: a batch, or what --limit leaves once
+ * the claims out come back all ours.
+ */
+static size_t batch_room(const struct run *r)
+{
+	unsigned long used = r->claimed + r->claiming;
+
+	if (r->o->limit == 0)
+		return r->o->claim_batch;
+	if (used >= r->o->limit)
+		return 0;
+	return r->o->limit - used < r->o->claim_batch ? r->o->limit - used
+						      : r->o->claim_batch;
 }
 
 /*
@@ -397,113 +606,134 @@ static void count_left(struct run *r)
 	r->input_done = 1;
 }
 
-/* The first reason the run stops early, for --json's "error". */
-static void stopped_by(struct run *r, const char *why)
+/*
+ * Read and claim ahead: a new claim batch goes to the worker while the
+ * letters claimed and not sent, with those being claimed, are r->low or
+ * fewer.  r->low starts at the api's slots (the next batch is claimed
+ * while the last api-full of letters goes out, so that one batch is read
+ * ahead, as before the worker) and grows fourfold, up to AHEAD_MAX, each
+ * time the api ran out of letters while a claim was out (claim_back()).
+ */
+static void claim_ahead(struct run *r)
 {
-	if (r->st->error[0] == '\0')
-		snprintf(r->st->error, sizeof(r->st->error), "%s", why);
-}
+	while (!r->stopping && !r->input_done &&
+	       r->ready_letters + r->claiming <= r->low) {
+		size_t room = batch_room(r);
+		struct job *j;
 
-/* Read and claim the next batch into the (empty) queue. */
-static void refill(struct run *r)
-{
-	size_t i, n = 0, room = batch_room(r);
-	long t0;
-
-	if (room == 0) {
-		count_left(r);
-		return;
-	}
-	while (n < room && next_letter(r, &r->batch[n])) {
-		r->batch_ids[n] = r->batch[n].id;
-		n++;
-	}
-	if (n == 0)
-		return;
-	t0 = clock_ms();
-	if (store_claim(r->store, r->batch_ids, n, r->batch_claims, r->err,
-			sizeof(r->err)) < 0) {
-		log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
-			  "%s; nothing more is sent", r->err);
-		stopped_by(r, r->err);
-		r->st->storage_failed = 1;
-		for (i = 0; i < n; i++)
-			drop_pending(r, &r->batch[i], 0);
-		begin_stop(r);
-		return;
-	}
-	i = r->qcount;
-	sort_claims(r, n);
-	log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
-		  "store: claimed %zu ids in %ld ms: %zu ours, %zu not", n,
-		  clock_ms() - t0, r->qcount - i, n - (r->qcount - i));
-}
-
-/* Write the outcomes gathered so far; on failure keep them for later. */
-static void flush(struct run *r)
-{
-	long t0 = clock_ms();
-
-	if (r->nresults == 0 && r->nreleases == 0 && r->nholds == 0)
-		return;
-	/* analyzer false positive: the arrays are owned by run_release() */
-	// NOLINTBEGIN(clang-analyzer-unix.Malloc)
-	if (store_finish(r->store, r->results, r->nresults, r->err,
-			 sizeof(r->err)) < 0 ||
-	    store_release(r->store, r->releases, r->nreleases, r->err,
-			  sizeof(r->err)) < 0 ||
-	    store_hold(r->store, r->holds, r->nholds, r->err, sizeof(r->err)) <
-		    0) {
-		if (!r->st->storage_failed)
+		if (room == 0) {
+			/* --limit: once the claims out are back, for sure */
+			if (r->claiming == 0)
+				count_left(r);
+			return;
+		}
+		j = job_get(r, STORE_JOB_CLAIM);
+		if (j == NULL) {
 			log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
-				  "%s; nothing more is sent", r->err);
-		stopped_by(r, r->err);
-		r->st->storage_failed = 1;
-		begin_stop(r);
+				  "out of memory for a claim batch; nothing "
+				  "more is sent");
+			r->st->storage_failed = 1;
+			begin_stop(r);
+			return;
+		}
+		while (j->sj.n < room && next_letter(r, &j->letters[j->sj.n])) {
+			j->sj.ids[j->sj.n] = j->letters[j->sj.n].id;
+			j->sj.n++;
+		}
+		if (j->sj.n == 0) {
+			job_put(r, j);
+			return;
+		}
+		submit(r, j);
+	}
+}
+
+/*
+ * --wait: claim every held letter again, in batches; each comes back
+ * through claim_back(), the held ones to the waiting list again.
+ */
+static void look_again(struct run *r)
+{
+	size_t from = 0, room = batch_room(r);
+
+	if (room == 0) { /* --limit reached: no more claims in this run */
+		give_up_waiting(r);
 		return;
 	}
-	// NOLINTEND(clang-analyzer-unix.Malloc)
-	log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
-		  "store: recorded %zu outcomes and released %zu claims in "
-		  "%ld ms",
-		  r->nresults, r->nreleases, clock_ms() - t0);
-	r->nresults = 0;
-	r->nreleases = 0;
-	r->nholds = 0;
+	flush(r);
+	while (from < r->nwaiting && (room = batch_room(r)) > 0) {
+		struct job *j = job_get(r, STORE_JOB_CLAIM);
+
+		if (j == NULL)
+			break; /* the rest wait for the next pass */
+		j->look = 1;
+		while (j->sj.n < room && from < r->nwaiting) {
+			struct pending *p = &r->waiting[from++];
+
+			r->waiting_bytes -= p->len;
+			j->letters[j->sj.n] = *p;
+			j->sj.ids[j->sj.n++] = p->id;
+		}
+		r->looking++;
+		submit(r, j);
+	}
+	memmove(r->waiting, r->waiting + from,
+		(r->nwaiting - from) * sizeof(*r->waiting));
+	r->nwaiting -= from;
+	if (r->looking == 0)
+		end_pass(r);
 }
 
-static int flush_due(const struct run *r)
+/* Letters still held when the run ends: skipped as claimed elsewhere. */
+static void give_up_waiting(struct run *r)
 {
-	size_t n = r->nresults + r->nreleases + r->nholds;
+	size_t i;
 
-	if (n == 0)
-		return 0;
-	/* room must remain for every letter the api and queue may return */
-	if (n >= r->o->claim_batch)
-		return 1;
-	return clock_ms() - r->oldest_ms >= r->o->flush_ms;
+	for (i = 0; i < r->nwaiting; i++)
+		skip_claimed(r, &r->waiting[i], CLAIM_HELD);
+	r->nwaiting = 0;
 }
 
-static void note_arrival(struct run *r)
+/* The next claimed letter goes to the api. */
+static void hand_over(struct run *r)
 {
-	if (r->nresults + r->nreleases + r->nholds == 0)
-		r->oldest_ms = clock_ms();
+	struct job *j = r->ready;
+	struct pending *p = &j->letters[j->cursor++];
+
+	api_add(r->api, p->id, p->body, p->len);
+	p->body = NULL;
+	r->ready_letters--;
+	if (j->cursor < j->nok)
+		return;
+	r->ready = j->next;
+	if (r->ready == NULL)
+		r->ready_tail = &r->ready;
+	job_put(r, j);
 }
 
 static void record(struct run *r, const struct api_done *d, int status)
 {
-	struct store_result *res = &r->results[r->nresults];
+	struct store_result *res;
+	char ts[20];
 
+	if (gather(r, &r->results, STORE_JOB_FINISH) < 0) {
+		store_format_ts(d->ts, ts);
+		log_error(r->log,
+			  "out of memory: not recorded: id %" PRIu32
+			  " answered at %s UTC, delivery_status %d",
+			  d->id, ts, status);
+		r->st->unrecorded++;
+		r->st->storage_failed = 1;
+		begin_stop(r);
+		return;
+	}
+	res = &r->results->sj.results[r->results->sj.n++];
 	res->id = d->id;
 	res->ts = d->ts;
 	res->status = status;
 	res->attempts = d->attempts;
-	res->error = NULL;
-	if (status < 0) {
-		memcpy(r->texts[r->nresults], d->detail, API_DETAIL_MAX);
-		res->error = r->texts[r->nresults];
-	}
-	r->nresults++;
+	/* the text may be dropped (store.h): no memory, no text */
+	res->error = status < 0 ? strdup(d->detail) : NULL;
 }
 
 static void api_trouble(struct run *r, const char *what,
@@ -539,17 +769,17 @@ static void on_in_doubt(struct run *r, const struct api_done *d)
 			  ? "its claim is kept for --reclaim"
 			  : "its claim is released for a later run");
 	if (!r->o->in_doubt_hold) {
-		r->releases[r->nreleases++] = d->id;
+		add_release(r, d->id);
 		return;
 	}
-	h = &r->holds[r->nholds];
-	memcpy(r->hold_texts[r->nholds], d->detail, sizeof(d->detail));
+	if (gather(r, &r->holds, STORE_JOB_HOLD) < 0)
+		return; /* no memory for the reason: the claim stays anyway */
+	h = &r->holds->sj.results[r->holds->sj.n++];
 	h->id = d->id;
 	h->ts = d->ts;
 	h->status = -1;
 	h->attempts = d->attempts;
-	h->error = r->hold_texts[r->nholds];
-	r->nholds++;
+	h->error = strdup(d->detail); /* may be dropped, as for finish */
 }
 
 static void on_deferred(struct run *r, const struct api_done *d)
@@ -558,7 +788,7 @@ static void on_deferred(struct run *r, const struct api_done *d)
 		on_in_doubt(r, d);
 	} else {
 		r->st->deferred++;
-		r->releases[r->nreleases++] = d->id;
+		add_release(r, d->id);
 		if (d->attempts == 0)
 			return;
 		/* one line per letter only with -v: a dead API would print
@@ -612,7 +842,6 @@ static void on_done(struct run *r, const struct api_done *d)
 {
 	char what[1200];
 
-	note_arrival(r);
 	if (d->outcome != OUTCOME_DEFERRED && d->outcome != OUTCOME_IN_DOUBT)
 		r->deferred_in_row = 0;
 	report_done(r, d);
@@ -642,7 +871,7 @@ static void on_done(struct run *r, const struct api_done *d)
 	case OUTCOME_DEFERRED: on_deferred(r, d); break;
 	case OUTCOME_MISCONFIGURED:
 		r->st->deferred++;
-		r->releases[r->nreleases++] = d->id;
+		add_release(r, d->id);
 		snprintf(what, sizeof(what),
 			 "the API answered HTTP %ld at '%s': check [api] url",
 			 d->http_status, r->o->api_url);
@@ -730,49 +959,57 @@ static void dry_run(struct run *r)
 	}
 }
 
+static void wake_api(void *api)
+{
+	api_wakeup(api);
+}
+
+/*
+ * Our own letters are done (and no claim is out): with --wait, look at
+ * the held ones again when due.  0 to go on, -1 when the run is over.
+ */
+static int wait_for_held(struct run *r)
+{
+	if (r->stopping || (r->nwaiting == 0 && r->looking == 0))
+		return -1;
+	if (r->looking)
+		return 0;
+	if (r->wait_until_ms == 0)
+		r->wait_until_ms = clock_ms() + r->o->wait_max_ms;
+	if (clock_ms() >= r->wait_until_ms) {
+		log_warn(r->log,
+			 "gave up waiting for %zu letters held by other runs "
+			 "after %ld s ([store] claim_lease)",
+			 r->nwaiting, r->o->wait_max_ms / 1000);
+		return -1;
+	}
+	if (clock_ms() >= r->next_look_ms)
+		look_again(r);
+	return 0;
+}
+
+/*
+ * The loop: answers are taken and requests started while the worker
+ * claims ahead and records behind; nothing here waits for the store.
+ */
 static void send_all(struct run *r)
 {
 	struct api_done d;
 
 	for (;;) {
 		watch_signals(r);
-		while (!r->stopping && api_has_room(r->api)) {
-			if (r->qcount == 0)
-				refill(r);
-			/* a batch of skipped ids: read on, do not wait */
-			if (r->qcount == 0 && (r->input_done || r->stopping))
-				break;
-			if (r->qcount == 0)
-				continue;
-			api_add(r->api, r->queue[r->qhead].id,
-				r->queue[r->qhead].body,
-				r->queue[r->qhead].len);
-			r->qhead = (r->qhead + 1) % r->o->claim_batch;
-			r->qcount--;
-		}
-		if (api_held(r->api) == 0 && r->qcount == 0 &&
-		    (r->input_done || r->stopping)) {
-			if (r->stopping || r->nwaiting == 0)
-				break;
-			/* our own letters are done: look at the held ones */
-			if (r->wait_until_ms == 0)
-				r->wait_until_ms = clock_ms() +
-						   r->o->wait_max_ms;
-			if (clock_ms() >= r->wait_until_ms) {
-				log_warn(r->log,
-					 "gave up waiting for %zu letters held "
-					 "by other runs after %ld s ([store] "
-					 "claim_lease)",
-					 r->nwaiting, r->o->wait_max_ms / 1000);
-				break;
-			}
-			if (clock_ms() >= r->next_look_ms) {
-				flush(r);
-				if (!r->stopping)
-					look_again(r);
-				continue;
-			}
-		}
+		take_back(r);
+		claim_ahead(r);
+		while (!r->stopping && r->ready && api_has_room(r->api))
+			hand_over(r);
+		/* not at the start: the first claim is always waited for */
+		if (!r->stopping && r->claiming && api_requests(r->api) &&
+		    api_has_room(r->api))
+			r->starved = 1;
+		if (api_held(r->api) == 0 && r->ready_letters == 0 &&
+		    r->claiming == 0 && (r->input_done || r->stopping) &&
+		    wait_for_held(r) < 0)
+			break;
 		if (api_run(r->api, 100, r->err, sizeof(r->err)) < 0) {
 			log_error(r->log, "%s", r->err);
 			begin_stop(r);
@@ -781,8 +1018,7 @@ static void send_all(struct run *r)
 		while (api_take(r->api, &d))
 			on_done(r, &d);
 		show_progress(r);
-		/* after a failure the store is tried again only at the end */
-		if (flush_due(r) && !r->st->storage_failed)
+		if (flush_due(r))
 			flush(r);
 	}
 	/* An abort (second signal) hands its letters out at once: the loop
@@ -790,89 +1026,122 @@ static void send_all(struct run *r)
 	while (api_take(r->api, &d))
 		on_done(r, &d);
 	flush(r);
+	/* what is still at the worker: outcomes, releases */
+	while (r->outstanding) {
+		watch_signals(r);
+		if (api_run(r->api, 100, r->err, sizeof(r->err)) < 0)
+			clock_nap(0.01);
+		take_back(r);
+		flush(r); /* a failed claim back releases nothing, but be sure */
+	}
 	give_up_waiting(r);
 }
 
-static int run_init(struct run *r, const struct run_opts *o)
+static void run_init(struct run *r, const struct run_opts *o)
 {
-	size_t b = o->claim_batch;
-
-	/*
-	 * Outcomes wait for a flush while at most a batch is pending, and
-	 * in one turn the api can return all its slots and a stop can
-	 * release the whole queue; after a store failure, all of it again.
-	 */
-	r->room = 2 * (b + o->slots);
 	idset_init(&r->seen);
-	r->queue = calloc(b, sizeof(*r->queue));
-	r->batch = calloc(b, sizeof(*r->batch));
-	r->batch_ids = calloc(b, sizeof(*r->batch_ids));
-	r->batch_claims = calloc(b, sizeof(*r->batch_claims));
-	r->results = calloc(r->room, sizeof(*r->results));
-	r->texts = calloc(r->room, sizeof(*r->texts));
-	r->releases = calloc(r->room, sizeof(*r->releases));
-	r->holds = calloc(r->room, sizeof(*r->holds));
-	r->hold_texts = calloc(r->room, sizeof(*r->hold_texts));
-	return r->queue && r->batch && r->batch_ids && r->batch_claims &&
-			       r->results && r->texts && r->releases &&
-			       r->holds && r->hold_texts
-		       ? 0
-		       : -1;
+	r->ready_tail = &r->ready;
+	r->kept_tail = &r->kept;
+	r->low = o->slots;
 }
 
 static void run_release(struct run *r)
 {
+	struct job *j;
+
 	reader_free(r->reader);
 	idset_release(&r->seen);
-	free(r->queue);
-	free(r->batch);
-	free(r->batch_ids);
-	free(r->batch_claims);
-	free(r->results);
-	free(r->texts);
-	free(r->releases);
+	while ((j = r->all) != NULL) {
+		r->all = j->all;
+		job_clear(j);
+		free(j->letters);
+		free(j->sj.ids);
+		free(j->sj.claims);
+		free(j->sj.results);
+		free(j);
+	}
 	give_up_waiting(r); /* frees what a failed run kept */
 	free(r->waiting);
-	free(r->holds);
-	free(r->hold_texts);
 }
 
 /*
- * What the store never took goes to the journal, to be applied later with
- * --replay; if even that fails it is printed, so that nothing is lost.
+ * With the worker stopped, the store is ours again: what it failed is
+ * tried once more (as one batch each) until a call fails.  What it never
+ * took goes to the journal, to be applied later with --replay; if even
+ * that fails it is printed, so that nothing is lost.
  */
 static void save_unrecorded(struct run *r)
 {
-	size_t i;
+	size_t i, unreleased = 0, unrecorded = 0;
+	int failed = 0, rc;
+	struct job *j;
 	char ts[20];
 
-	r->st->unrecorded = r->nresults;
-	if (r->nreleases)
+	for (j = r->kept; j; j = j->next) {
+		if (!failed) {
+			if (j->sj.kind == STORE_JOB_FINISH)
+				rc = store_finish(r->store, j->sj.results,
+						  j->sj.n, r->err,
+						  sizeof(r->err));
+			else if (j->sj.kind == STORE_JOB_HOLD)
+				rc = store_hold(r->store, j->sj.results,
+						j->sj.n, r->err,
+						sizeof(r->err));
+			else
+				rc = store_release(r->store, j->sj.ids, j->sj.n,
+						   r->err, sizeof(r->err));
+			if (rc == 0) {
+				j->sj.n = 0;
+				continue;
+			}
+			failed = 1;
+			if (!r->failure_said) {
+				r->failure_said = 1;
+				log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
+					  "%s", r->err);
+				stopped_by(r, r->err);
+			}
+		}
+		if (j->sj.kind == STORE_JOB_RELEASE)
+			unreleased += j->sj.n;
+		else if (j->sj.kind == STORE_JOB_FINISH)
+			unrecorded += j->sj.n;
+		/* a hold not noted: the claim is kept all the same */
+	}
+	r->st->unrecorded += unrecorded;
+	if (unreleased)
 		log_error(r->log,
 			  "%zu claims of letters not sent could not be "
 			  "released; they stay claimed (see --reclaim)",
-			  r->nreleases);
-	if (r->nresults == 0)
+			  unreleased);
+	if (unrecorded == 0)
 		return;
-	if (journal_append(r->o->journal, r->results, r->nresults, r->err,
-			   sizeof(r->err)) == 0) {
+	for (j = r->kept; j; j = j->next) {
+		if (j->sj.kind != STORE_JOB_FINISH || j->sj.n == 0 ||
+		    journal_append(r->o->journal, j->sj.results, j->sj.n,
+				   r->err, sizeof(r->err)) == 0)
+			continue;
+		log_error(r->log, "%s", r->err);
+		for (i = 0; i < j->sj.n; i++) {
+			const struct store_result *res = &j->sj.results[i];
+
+			store_format_ts(res->ts, ts);
+			log_error(r->log,
+				  "not recorded: id %" PRIu32 " answered at %s "
+				  "UTC, delivery_status %d",
+				  res->id, ts, res->status);
+		}
+		j->sj.n = 0; /* printed: not in the journal */
+	}
+	for (i = 0, j = r->kept; j; j = j->next)
+		if (j->sj.kind == STORE_JOB_FINISH)
+			i += j->sj.n;
+	if (i)
 		log_error(r->log,
 			  "%zu answers of the API could not be recorded; "
 			  "they are saved in the journal '%s': once the "
 			  "database is back, run: sender --replay %s",
-			  r->nresults, r->o->journal, r->o->journal);
-		return;
-	}
-	log_error(r->log, "%s", r->err);
-	for (i = 0; i < r->nresults; i++) {
-		const struct store_result *res = &r->results[i];
-
-		store_format_ts(res->ts, ts);
-		log_error(r->log,
-			  "not recorded: id %" PRIu32 " answered at %s "
-			  "UTC, delivery_status %d",
-			  res->id, ts, res->status);
-	}
+			  i, r->o->journal, r->o->journal);
 }
 
 /*
@@ -921,15 +1190,23 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	r.st = st;
 	r.deferred_id = -1;
 	r.bytes_total = input_size(o);
-	if (run_init(&r, o) < 0) {
-		log_error(log, "out of memory");
-		st->storage_failed = 1;
-	} else if (o->dry_run) {
+	run_init(&r, o);
+	if (o->dry_run) {
 		dry_run(&r);
 	} else {
-		send_all(&r);
-		if (r.nresults || r.nreleases)
-			save_unrecorded(&r);
+		r.worker = store_worker_start(store, wake_api, api, r.err,
+					      sizeof(r.err));
+		if (r.worker == NULL) {
+			log_event(log, LOG_ERROR, EV_STORAGE, -1,
+				  "%s; nothing was sent", r.err);
+			st->storage_failed = 1;
+		} else {
+			send_all(&r);
+			store_worker_stop(r.worker);
+			store_worker_free(r.worker);
+			r.worker = NULL;
+		}
+		save_unrecorded(&r);
 		st->requests = api_requests(api);
 	}
 	run_release(&r);

@@ -55,8 +55,13 @@
 #define CLAIMS_SUFFIX  "_claims"
 #define TABLE_NAME_MAX (64 - (sizeof(CLAIMS_SUFFIX) - 1))
 
-/* Rows per statement: far below max_allowed_packet (about 40 bytes each). */
-#define ROWS_PER_STATEMENT 1000
+/*
+ * Rows per statement: as many as the store worker puts in one call when it
+ * catches up (GROUP_MAX of src/store_worker.c), so that a batch costs the
+ * same few round trips whatever its size; still far below
+ * max_allowed_packet (16 MiB by default; a row is 40 to 100 bytes).
+ */
+#define ROWS_PER_STATEMENT 8192
 /*
  * Conflicts retried at once, per call: InnoDB deadlocks (we were picked as
  * the victim) and, in a Galera cluster, certification failures (another

@@ -81,6 +81,22 @@ def done_ids(store):
     return {i for i, (ts, st) in store.rows().items() if ts is not None}
 
 
+def settled_rows(store, timeout=10):
+    """The store's rows once two reads 0.2 s apart agree.  A run killed
+    while its store worker was writing leaves the server finishing that
+    last command (a MongoDB update, a COMMIT already received): the
+    records move from claimed to done for a moment after the kill."""
+    rows = store.rows()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        again = store.rows()
+        if again == rows:
+            break
+        rows = again
+    return rows
+
+
 def check_in_doubt_then_reclaim(store, sender, mock, path, first):
     """After a run that left claims: the store against the first run's
     POSTs, then a plain run and a --reclaim run; returns all POSTs."""
@@ -88,8 +104,9 @@ def check_in_doubt_then_reclaim(store, sender, mock, path, first):
     posted = first.posts_per_id()
     assert not posted or max(posted.values()) == 1, \
         "an id POSTed twice by one run"
-    claimed = store.claimed_ids()
-    done = done_ids(store)
+    rows = settled_rows(store)  # one snapshot for both sets
+    claimed = {i for i, (ts, st) in rows.items() if ts is None and st is None}
+    done = {i for i, (ts, st) in rows.items() if ts is not None}
     assert not (claimed & done)
     # Every record of the run is backed by its POST; every POST that
     # has no record is still claimed (in doubt), none was released.
