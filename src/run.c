@@ -1017,7 +1017,9 @@ static void send_all(struct run *r)
 		}
 		while (api_take(r->api, &d))
 			on_done(r, &d);
-		show_progress(r);
+		/* not while the first claim is out: nothing to show yet */
+		if (api_requests(r->api) || r->claiming == 0)
+			show_progress(r);
 		if (flush_due(r))
 			flush(r);
 	}
