@@ -66,7 +66,11 @@ struct api {
 	struct bucket bucket;  /* --rate */
 	struct backoff backoff;
 	struct api_done *done; /* ring of o.concurrency entries */
-	long left_ms;	       /* when api_run() last returned */
+	/*
+	 * The api's clock: read once a turn of api_run(), after its wait,
+	 * and used for every start, deadline and backoff of the turn.
+	 */
+	long now;
 	unsigned done_head, done_count;
 };
 
@@ -186,7 +190,8 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)o->concurrency);
 	window_init(&a->window, o->concurrency);
 	a->window_shown = window_limit(&a->window);
-	bucket_init(&a->bucket, o->rate, clock_ms());
+	a->now = clock_ms();
+	bucket_init(&a->bucket, o->rate, a->now);
 	backoff_init(&a->backoff, o->base_delay_ms, o->max_delay_ms, o->seed);
 	for (i = 0; i < o->concurrency; i++) {
 		buf_init(&a->slots[i].answer, BODY_CAP);
@@ -316,14 +321,14 @@ static void start(struct api *a, struct transfer *t)
 	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)t->len);
 	if (curl_multi_add_handle(a->multi, t->easy) != CURLM_OK) {
-		t->due_ms = clock_ms() + a->o.base_delay_ms;
+		t->due_ms = a->now + a->o.base_delay_ms;
 		return;
 	}
 	t->state = SLOT_FLIGHT;
 	if (t->attempts++ == 0)
-		t->first_ms = clock_ms();
+		t->first_ms = a->now;
 	t->seq = window_sent(&a->window);
-	t->deadline_ms = clock_ms() + a->o.timeout_ms;
+	t->deadline_ms = a->now + a->o.timeout_ms;
 	a->in_flight++;
 	a->requests++;
 }
@@ -440,7 +445,7 @@ static void retry_or_defer(struct api *a, struct transfer *t, long status,
 	curl_off_t retry_after = 0;
 	struct api_done *d;
 	char text[sizeof(d->detail)];
-	long now = clock_ms(), delay;
+	long now = a->now, delay;
 
 	if (t->attempts < a->o.max_attempts && !a->stopped) {
 		/* a number of seconds, or an HTTP-date that libcurl turned
@@ -577,22 +582,6 @@ static void collect(struct api *a)
 	}
 }
 
-/*
- * The caller kept us away for gap ms (recording in the store): answers
- * that arrived meanwhile must not count as late, so the deadlines move.
- */
-static void shift_deadlines(struct api *a, long now)
-{
-	long gap = a->left_ms ? now - a->left_ms : 0;
-	unsigned i;
-
-	if (gap <= 50)
-		return;
-	for (i = 0; i < a->o.concurrency; i++)
-		if (a->slots[i].state == SLOT_FLIGHT)
-			a->slots[i].deadline_ms += gap;
-}
-
 static void expire(struct api *a, long now)
 {
 	unsigned i;
@@ -610,38 +599,46 @@ static void expire(struct api *a, long now)
 	}
 }
 
+/*
+ * Deadlines are not moved for the time the caller kept us away: the store
+ * has a thread of its own now, and an answer that came meanwhile is taken
+ * by the curl_multi_perform() below before expire() looks at the clock.
+ */
 int api_run(struct api *a, long timeout_ms, char *err, size_t errlen)
 {
 	CURLMcode rc;
-	int running;
-	long now = clock_ms();
-
-	shift_deadlines(a, now);
+	int running, waited = 0;
 
 	if (!a->stopped)
-		start_due(a, now);
+		start_due(a, a->now);
 	rc = curl_multi_perform(a->multi, &running);
 	if (rc == CURLM_OK) {
 		collect(a);
 		if (a->done_count == 0) {
 			rc = curl_multi_poll(
 				a->multi, NULL, 0,
-				(int)next_due_in(a, now, timeout_ms), NULL);
-			if (rc == CURLM_OK)
-				rc = curl_multi_perform(a->multi, &running);
-			collect(a);
+				(int)next_due_in(a, a->now, timeout_ms), NULL);
+			waited = 1;
 		}
+	}
+	a->now = clock_ms(); /* once a turn, after the wait */
+	if (rc == CURLM_OK && waited) {
+		rc = curl_multi_perform(a->multi, &running);
+		collect(a);
 	}
 	if (rc != CURLM_OK) {
 		snprintf(err, errlen, "libcurl: %s", curl_multi_strerror(rc));
 		return -1;
 	}
-	now = clock_ms(); /* once, after the wait: this turn's end */
-	expire(a, now);
+	expire(a, a->now);
 	if (!a->stopped)
-		start_due(a, now);
-	a->left_ms = now;
+		start_due(a, a->now);
 	return 0;
+}
+
+long api_now(const struct api *a)
+{
+	return a->now;
 }
 
 #define STOPPING  "not sent: the run is stopping"

@@ -103,6 +103,12 @@ unsigned api_in_flight(const struct api *a);
  */
 void api_wakeup(struct api *a);
 
+/*
+ * The monotonic clock (clock_ms()) as read by the last api_run(), after
+ * its wait: one reading a turn, for the caller's timers too.
+ */
+long api_now(const struct api *a);
+
 /* POSTs started so far. */
 unsigned long api_requests(const struct api *a);
 

@@ -272,7 +272,7 @@ static void job_put(struct run *r, struct job *j)
 
 static void submit(struct run *r, struct job *j)
 {
-	j->sent_ms = clock_ms();
+	j->sent_ms = api_now(r->api);
 	if (j->sj.kind == STORE_JOB_CLAIM)
 		r->claiming += j->sj.n;
 	r->outstanding++;
@@ -309,7 +309,8 @@ static size_t gathered(const struct run *r)
 
 static int flush_due(const struct run *r)
 {
-	return gathered(r) > 0 && clock_ms() - r->oldest_ms >= r->o->flush_ms;
+	return gathered(r) > 0 &&
+	       api_now(r->api) - r->oldest_ms >= r->o->flush_ms;
 }
 
 /*
@@ -323,7 +324,7 @@ static int gather(struct run *r, struct job **cur, enum store_job_kind kind)
 		*cur = NULL;
 	}
 	if (gathered(r) == 0)
-		r->oldest_ms = clock_ms();
+		r->oldest_ms = api_now(r->api);
 	if (*cur == NULL)
 		*cur = job_get(r, kind);
 	return *cur ? 0 : -1;
@@ -518,7 +519,8 @@ static void claim_back(struct run *r, struct job *j)
 	}
 	log_event(r->log, LOG_DEBUG, EV_STORAGE, -1,
 		  "store: claimed %zu ids in %ld ms: %zu ours, %zu not",
-		  j->sj.n, clock_ms() - j->sent_ms, j->nok, j->sj.n - j->nok);
+		  j->sj.n, api_now(r->api) - j->sent_ms, j->nok,
+		  j->sj.n - j->nok);
 	if (r->starved) {
 		/* letters ran out while this claim was out: keep more ahead */
 		r->starved = 0;
@@ -556,7 +558,7 @@ static void take_back(struct run *r)
 					    "doubt are kept, in %ld ms"
 					  : "store: released %zu claims in "
 					    "%ld ms",
-				  sj->n, clock_ms() - j->sent_ms);
+				  sj->n, api_now(r->api) - j->sent_ms);
 			job_put(r, j);
 		} else {
 			storage_failure(r, sj);
