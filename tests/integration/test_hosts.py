@@ -1008,9 +1008,14 @@ def test_held_message_names_a_pending_journal(store, sender, mock,
         k.kill()
         k.wait()
     r, out, err = sender.popen([f], config=text)
-    # the run has claimed what it could and sends it, slowly: now a
-    # journal appears, as another run's database failure would leave it
-    time.sleep(0.5)
+    # once the run has claimed what it could and sends it, slowly (past its
+    # start, where a journal found would be replayed first: under valgrind
+    # that takes seconds), a journal appears, as another run's database
+    # failure would leave it
+    def sending():
+        st = fast.stats()
+        return st["in_flight"] > 0 or st["requests"] > 0
+    assert wait_for(sending, 60)
     journal.write_text(JOURNAL_HEADER + "500\t2024-01-02 03:04:05\t1\t1\t\n")
     r.wait(60)
     res = result_of(r, out, err)
