@@ -88,6 +88,19 @@ int buf_addf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
+char *buf_space(struct buf *b, size_t n)
+{
+	if (n > (size_t)-1 - b->len - 1 || buf_grow(b, b->len + n + 1) < 0)
+		return NULL;
+	return b->data + b->len;
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 void buf_reset(struct buf *b)
 {
 	b->len = 0;

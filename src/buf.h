@@ -34,6 +34,17 @@ int buf_addf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
 
+/*
+ * Room for n more bytes (and the NUL) past the contents, for a writer that
+ * fills it itself and then says how much with buf_commit(); the cap does
+ * not apply.  Returns where the contents end, or NULL when memory runs
+ * out.  Valid until the next call that may grow the buffer.
+ */
+char *buf_space(struct buf *b, size_t n);
+
+/* n bytes written at buf_space() belong to the contents now. */
+void buf_commit(struct buf *b, size_t n);
+
 /* Forget the contents but keep the memory for reuse. */
 void buf_reset(struct buf *b);
 

@@ -103,9 +103,33 @@ static void test_addf_cap(void)
 	buf_release(&b);
 }
 
+/* A writer fills buf_space() itself; the contents stay NUL-terminated. */
+static void test_space(void)
+{
+	struct buf b;
+	char *p;
+
+	buf_init(&b, 4); /* the cap is for appends from outside */
+	CHECK_INT_EQ(buf_append(&b, LIT("ab")), 0);
+	p = buf_space(&b, 1000);
+	if (CHECK(p != NULL)) {
+		CHECK(p == b.data + 2);
+		CHECK(b.alloc >= 2 + 1000 + 1);
+		memset(p, 'x', 1000);
+		buf_commit(&b, 6);
+		CHECK_STR_EQ(buf_str(&b), "abxxxxxx");
+		CHECK_INT_EQ(b.len, 8);
+	}
+	/* an impossible size is refused, the contents kept */
+	CHECK(buf_space(&b, (size_t)-1) == NULL);
+	CHECK_STR_EQ(buf_str(&b), "abxxxxxx");
+	buf_release(&b);
+}
+
 static const struct h_test tests[] = {
 	TEST(test_empty), TEST(test_append_grows), TEST(test_cap),
-	TEST(test_addf),  TEST(test_addf_cap),	   { NULL, NULL },
+	TEST(test_addf),  TEST(test_addf_cap),	   TEST(test_space),
+	{ NULL, NULL },
 };
 
 int main(int argc, char **argv)
