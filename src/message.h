@@ -8,6 +8,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct buf;
+
+/*
+ * What encoding needs and keeps from letter to letter (jansson's object,
+ * the JSON text's buffer, the URL-encoding table), so that a letter costs
+ * no allocation of its own.  One thread at a time.
+ */
+struct message_coder;
+
+/* NULL when memory runs out.  The caller frees with message_coder_free(). */
+struct message_coder *message_coder_new(void);
+void message_coder_free(struct message_coder *c);
+
+/*
+ * The whole form body for a letter appended to out, the JSON URL-encoded
+ * byte for byte as curl_easy_escape() does it.  Returns 0, or -1 with the
+ * reason in err and out as it was: the text is not valid UTF-8 or memory
+ * ran out.
+ */
+int message_append(struct message_coder *c, uint32_t id, const char *to,
+		   size_t to_len, const char *subject, size_t subject_len,
+		   struct buf *out, char *err, size_t errlen);
+
 /*
  * The JSON object {"to": to, "subject": subject}, keys in that order, as
  * jansson writes it with JSON_PRESERVE_ORDER.  Returns a
@@ -18,9 +41,8 @@ char *message_json(const char *to, size_t to_len, const char *subject,
 		   size_t subject_len);
 
 /*
- * The whole form body for a letter, the JSON URL-encoded byte for byte as
- * curl_easy_escape() does it, in one allocation.  Returns a string the
- * caller frees with free() and its length in *len, or NULL with the reason
+ * message_append() into a string of its own, for a single letter: the
+ * caller frees it with free(); its length in *len.  NULL with the reason
  * in err.
  */
 char *message_form(uint32_t id, const char *to, size_t to_len,

@@ -3,6 +3,7 @@
  * byte.
  */
 #include "harness.h"
+#include "buf.h"
 #include "message.h"
 
 #include <curl/curl.h>
@@ -248,7 +249,41 @@ static char *ref_form(uint32_t id, const char *to, size_t to_len,
 	return form;
 }
 
-/* Both functions against the reference for one pair; 1 when they agree. */
+/*
+ * The coder every comparison shares, as run.c keeps one for a whole run:
+ * each letter meets the object and buffers the letters before it, refused
+ * ones included, left behind.  Its output goes after a marker in one
+ * buffer, which a refusal must leave as it was.
+ */
+static struct message_coder *shared_coder;
+static struct buf shared_out;
+
+/* message_append() with the shared coder; 1 when it gives want (or NULL). */
+static int shared_gives(uint32_t id, const char *to, size_t to_len,
+			const char *subject, size_t subject_len,
+			const char *want)
+{
+	char err[256] = "";
+	int rc, ok;
+
+	if (shared_coder == NULL) {
+		shared_coder = message_coder_new();
+		buf_init(&shared_out, 0);
+	}
+	buf_reset(&shared_out);
+	buf_append(&shared_out, LIT("before|"));
+	rc = message_append(shared_coder, id, to, to_len, subject, subject_len,
+			    &shared_out, err, sizeof(err));
+	if (want == NULL)
+		ok = rc < 0 && strcmp(buf_str(&shared_out), "before|") == 0 &&
+		     strstr(err, "invalid UTF-8") != NULL;
+	else
+		ok = rc == 0 && shared_out.len == 7 + strlen(want) &&
+		     strcmp(shared_out.data + 7, want) == 0;
+	return ok;
+}
+
+/* All three functions against the reference for one pair; 1 if they agree. */
 static int same_as_reference(uint32_t id, const char *to, size_t to_len,
 			     const char *subject, size_t subject_len)
 {
@@ -263,7 +298,8 @@ static int same_as_reference(uint32_t id, const char *to, size_t to_len,
 		 (want_form == NULL) == (form == NULL) &&
 		 (json == NULL || strcmp(json, want_json) == 0) &&
 		 (form == NULL ||
-		  (strcmp(form, want_form) == 0 && len == strlen(form)));
+		  (strcmp(form, want_form) == 0 && len == strlen(form))) &&
+		 shared_gives(id, to, to_len, subject, subject_len, want_form);
 
 	free(want_json);
 	free(want_form);
@@ -451,5 +487,9 @@ static const struct h_test tests[] = {
 
 int main(int argc, char **argv)
 {
-	return h_main(argc, argv, tests);
+	int rc = h_main(argc, argv, tests);
+
+	message_coder_free(shared_coder);
+	buf_release(&shared_out);
+	return rc;
 }
