@@ -39,6 +39,9 @@ enum exit_status {
 /* The most letters ever claimed per store round trip. */
 #define CLAIM_BATCH_MAX 1000
 
+/* The most outcomes written per store round trip. */
+#define OUTCOME_BATCH 1000
+
 static volatile sig_atomic_t signals_seen, first_signal;
 static volatile sig_atomic_t resizes_seen; /* SIGWINCH: redraw the line */
 
@@ -675,6 +678,12 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	if (ro.claim_batch > CLAIM_BATCH_MAX)
 		ro.claim_batch = CLAIM_BATCH_MAX;
 	ro.slots = ao.concurrency;
+	/*
+	 * Outcomes wait at most flush_ms, and up to a full batch: each
+	 * batch is a commit (with SQLite an fsync), and batches as small as
+	 * the claim batches made them half the store's work at full speed.
+	 */
+	ro.outcome_batch = OUTCOME_BATCH;
 	ro.flush_ms = 200;
 	ro.dead_after = 10;
 	url_mask(ao.url, url, sizeof(url));

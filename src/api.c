@@ -36,8 +36,11 @@ struct transfer {
 	enum slot_state state;
 	CURL *easy; /* kept across letters: its connection is reused */
 	uint32_t id;
-	char *body; /* owned */
-	size_t len;
+	/*
+	 * The letter's body, kept for its attempts: one buffer a slot for
+	 * the whole run, so that a letter costs no allocation here.
+	 */
+	struct buf body;
 	unsigned attempts;
 	long due_ms;	     /* when SLOT_WAITING: earliest start */
 	unsigned long order; /* when it was handed in: older goes first */
@@ -195,6 +198,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	backoff_init(&a->backoff, o->base_delay_ms, o->max_delay_ms, o->seed);
 	for (i = 0; i < o->concurrency; i++) {
 		buf_init(&a->slots[i].answer, BODY_CAP);
+		buf_init(&a->slots[i].body, 0);
 		if (setup_easy(a, &a->slots[i]) < 0)
 			goto nomem;
 	}
@@ -219,7 +223,7 @@ void api_free(struct api *a)
 			curl_multi_remove_handle(a->multi, t->easy);
 		if (t->easy)
 			curl_easy_cleanup(t->easy);
-		free(t->body);
+		buf_release(&t->body);
 		buf_release(&t->answer);
 	}
 	if (a->multi)
@@ -255,7 +259,7 @@ unsigned long api_requests(const struct api *a)
 	return a->requests;
 }
 
-void api_add(struct api *a, uint32_t id, char *body, size_t len)
+int api_add(struct api *a, uint32_t id, const char *body, size_t len)
 {
 	unsigned i;
 
@@ -264,18 +268,19 @@ void api_add(struct api *a, uint32_t id, char *body, size_t len)
 
 		if (t->state != SLOT_FREE)
 			continue;
+		buf_reset(&t->body);
+		if (buf_append(&t->body, body, len) < 0)
+			return -1;
 		t->state = SLOT_WAITING;
 		t->id = id;
-		t->body = body;
-		t->len = len;
 		t->attempts = 0;
 		t->due_ms = 0;
 		t->doubt = 0;
 		t->order = ++a->added;
 		a->held++;
-		return;
+		return 0;
 	}
-	free(body); /* api_has_room() was not asked: a caller bug */
+	return -1; /* api_has_room() was not asked: a caller bug */
 }
 
 /* Hand the letter of a slot out with its outcome and free the slot. */
@@ -293,8 +298,6 @@ static struct api_done *finish(struct api *a, struct transfer *t,
 	d->attempts = t->attempts;
 	d->http_status = status;
 	d->in_doubt = t->doubt;
-	free(t->body);
-	t->body = NULL;
 	t->state = SLOT_FREE;
 	a->held--;
 	return d;
@@ -317,9 +320,9 @@ static void start(struct api *a, struct transfer *t)
 	t->overflow = 0;
 	t->header_bytes = 0;
 	t->status_line[0] = '\0';
-	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body);
+	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body.data);
 	curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-			 (curl_off_t)t->len);
+			 (curl_off_t)t->body.len);
 	if (curl_multi_add_handle(a->multi, t->easy) != CURLM_OK) {
 		t->due_ms = a->now + a->o.base_delay_ms;
 		return;
@@ -516,7 +519,7 @@ static int request_sent(const struct transfer *t)
 	curl_off_t up = 0;
 
 	curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &up);
-	return up >= (curl_off_t)t->len;
+	return up >= (curl_off_t)t->body.len;
 }
 
 static void on_transfer_error(struct api *a, struct transfer *t, CURLcode rc)

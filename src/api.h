@@ -69,8 +69,12 @@ void api_free(struct api *a);
 /* Whether a slot is free for api_add(). */
 int api_has_room(const struct api *a);
 
-/* Hand a letter over; the api owns body (malloc'd) from now on. */
-void api_add(struct api *a, uint32_t id, char *body, size_t len);
+/*
+ * Hand a letter over: its body is copied into the slot's own buffer.
+ * Returns 0, or -1 when no slot is free (api_has_room() was not asked)
+ * or memory ran out: the letter is not the api's.
+ */
+int api_add(struct api *a, uint32_t id, const char *body, size_t len);
 
 /*
  * Start what may start, move transfers on, and wait at most timeout_ms for

@@ -1,6 +1,7 @@
 #include "run.h"
 
 #include "api.h"
+#include "buf.h"
 #include "clock.h"
 #include "idset.h"
 #include "journal.h"
@@ -22,12 +23,19 @@
 #define WAIT_MAX_BYTES	  (64 << 20)
 #define WAIT_PAUSE_MAX_MS 2000
 
-/* A letter read and encoded, waiting for its claim or for a slot. */
+/*
+ * A letter read and encoded, waiting for its claim or for a slot.  Its
+ * body is in the text of the job that read it, at off, until it leaves
+ * that job for --wait's list: then it is a copy of its own.
+ */
 struct pending {
 	uint32_t id;
-	char *body; /* owned until handed to the api */
-	size_t len;
+	size_t off, len;
+	char *heap; /* owned, or NULL: the body is in the job's text */
 };
+
+/* A job's text above this is given back when the job is done with. */
+#define JOB_TEXT_KEEP (1 << 20)
 
 /*
  * Claimed letters kept ahead of need: a claim batch goes out when as few
@@ -48,6 +56,7 @@ struct job {
 	struct store_job sj;	 /* first: the worker gives it back as such */
 	size_t cap;		 /* of every array */
 	struct pending *letters; /* claim: the letters, owned until sent */
+	struct buf text;	 /* claim: their bodies, back to back */
 	size_t nok, cursor;	 /* claim, once back: ours are [cursor, nok) */
 	int look;		 /* claim of --wait's held letters */
 	long sent_ms;		 /* when it went to the worker, for -vv */
@@ -69,8 +78,10 @@ struct run {
 	long long bytes_total; /* of all files, or -1 if unknown (stdin) */
 	int input_done;
 	struct idset seen;
+	struct message_coder *coder; /* NULL with --dry-run */
 
-	struct job *all, *free_jobs;
+	/* claim jobs hold claim_batch letters, the others outcome_batch */
+	struct job *all, *free_claims, *free_outcomes;
 	/* claims back, oldest first: their letters go to the api in order */
 	struct job *ready, **ready_tail;
 	size_t ready_letters; /* claimed and not yet handed to the api */
@@ -151,8 +162,11 @@ static int open_next_file(struct run *r)
 	return 0;
 }
 
-/* The next letter that is valid and new in this run; 0 at the end. */
-static int next_letter(struct run *r, struct pending *p)
+/*
+ * The next letter that is valid and new in this run, its body appended to
+ * text (NULL with --dry-run: no body); 0 at the end.
+ */
+static int next_letter(struct run *r, struct pending *p, struct buf *text)
 {
 	struct letter l;
 
@@ -195,14 +209,14 @@ static int next_letter(struct run *r, struct pending *p)
 			continue;
 		}
 		p->id = l.id;
-		if (r->o->dry_run) {
-			p->body = NULL;
+		p->heap = NULL;
+		p->off = p->len = 0;
+		if (text == NULL) /* --dry-run */
 			return 1;
-		}
-		p->body = message_form(l.id, l.to, l.to_len, l.subject,
-				       l.subject_len, &p->len, r->err,
-				       sizeof(r->err));
-		if (p->body == NULL) {
+		p->off = text->len;
+		if (message_append(r->coder, l.id, l.to, l.to_len, l.subject,
+				   l.subject_len, text, r->err,
+				   sizeof(r->err)) < 0) {
 			log_event(r->log, LOG_WARN, EV_INVALID, l.id,
 				  "%s:%ld: %s; not sent",
 				  reader_name(r->reader), l.line, r->err);
@@ -211,19 +225,25 @@ static int next_letter(struct run *r, struct pending *p)
 				      r->err);
 			continue;
 		}
+		p->len = text->len - p->off;
 		return 1;
 	}
 	return 0;
 }
 
-/* A job with room for a claim batch, from the free list or new; or NULL. */
+/*
+ * A job with room for a batch of its kind, from its free list or new; or
+ * NULL.
+ */
 static struct job *job_get(struct run *r, enum store_job_kind kind)
 {
-	struct job *j = r->free_jobs;
-	size_t cap = r->o->claim_batch;
+	int claims = kind == STORE_JOB_CLAIM;
+	struct job **free_list = claims ? &r->free_claims : &r->free_outcomes;
+	struct job *j = *free_list;
+	size_t cap = claims ? r->o->claim_batch : r->o->outcome_batch;
 
 	if (j) {
-		r->free_jobs = j->next;
+		*free_list = j->next;
 	} else {
 		j = calloc(1, sizeof(*j));
 		if (j == NULL)
@@ -233,6 +253,7 @@ static struct job *job_get(struct run *r, enum store_job_kind kind)
 		j->sj.ids = calloc(cap, sizeof(*j->sj.ids));
 		j->sj.claims = calloc(cap, sizeof(*j->sj.claims));
 		j->sj.results = calloc(cap, sizeof(*j->sj.results));
+		buf_init(&j->text, 0);
 		j->all = r->all;
 		r->all = j; /* freed by run_release() from now on */
 		if (j->letters == NULL || j->sj.ids == NULL ||
@@ -248,15 +269,22 @@ static struct job *job_get(struct run *r, enum store_job_kind kind)
 	return j;
 }
 
-/* What a job still owns: letters not sent, error texts of outcomes. */
+/*
+ * What a job still owns: letters not sent, error texts of outcomes.  Its
+ * text is kept for the next batch, unless a batch of long letters made it
+ * large.
+ */
 static void job_clear(struct job *j)
 {
 	size_t i;
 
 	for (i = 0; i < j->cap && j->letters; i++) {
-		free(j->letters[i].body);
-		j->letters[i].body = NULL;
+		free(j->letters[i].heap);
+		j->letters[i].heap = NULL;
 	}
+	if (j->text.alloc > JOB_TEXT_KEEP)
+		buf_release(&j->text);
+	buf_reset(&j->text);
 	for (i = 0; i < j->cap && j->sj.results; i++) {
 		free((char *)j->sj.results[i].error);
 		j->sj.results[i].error = NULL;
@@ -266,8 +294,13 @@ static void job_clear(struct job *j)
 static void job_put(struct run *r, struct job *j)
 {
 	job_clear(j);
-	j->next = r->free_jobs;
-	r->free_jobs = j;
+	if (j->cap == r->o->claim_batch) {
+		j->next = r->free_claims;
+		r->free_claims = j;
+	} else {
+		j->next = r->free_outcomes;
+		r->free_outcomes = j;
+	}
 }
 
 static void submit(struct run *r, struct job *j)
@@ -350,8 +383,8 @@ static void add_release(struct run *r, uint32_t id)
 /* Letters read and dropped before any attempt: deferred, nothing sent. */
 static void drop_pending(struct run *r, struct pending *p, int release)
 {
-	free(p->body);
-	p->body = NULL;
+	free(p->heap);
+	p->heap = NULL;
 	r->st->deferred++;
 	report_letter(r, p->id, REPORT_DEFERRED, 0, 0, 0, NULL,
 		      release ? "not sent: the run is stopping"
@@ -379,8 +412,11 @@ static void begin_stop(struct run *r)
 		api_stop(r->api);
 }
 
-/* Keep a held letter for a second look; 0, or -1 if there is no room. */
-static int keep_waiting(struct run *r, struct pending *p)
+/*
+ * Keep a held letter of job j for a second look, its body copied out of
+ * the job's text; 0, or -1 if there is no room.
+ */
+static int keep_waiting(struct run *r, const struct job *j, struct pending *p)
 {
 	struct pending *grown;
 	size_t room;
@@ -395,9 +431,15 @@ static int keep_waiting(struct run *r, struct pending *p)
 		r->waiting = grown;
 		r->waiting_room = room;
 	}
+	if (p->heap == NULL) {
+		p->heap = malloc(p->len ? p->len : 1);
+		if (p->heap == NULL)
+			goto full;
+		memcpy(p->heap, j->text.data + p->off, p->len);
+	}
 	r->waiting[r->nwaiting++] = *p;
 	r->waiting_bytes += p->len;
-	p->body = NULL; /* the waiting list's now */
+	p->heap = NULL; /* the waiting list's now */
 	return 0;
 full:
 	if (r->o->wait && !r->waiting_full) {
@@ -414,8 +456,8 @@ full:
 /* A letter we do not send: done, held (and not waited for), or gone. */
 static void skip_claimed(struct run *r, struct pending *p, enum claim c)
 {
-	free(p->body);
-	p->body = NULL;
+	free(p->heap);
+	p->heap = NULL;
 	r->st->skipped++;
 	report_letter(r, p->id, REPORT_SKIPPED, 0, 0, 0, NULL,
 		      c == CLAIM_DONE	 ? "done earlier or by another run"
@@ -489,7 +531,7 @@ static void claim_back(struct run *r, struct job *j)
 			struct pending *p = &j->letters[i];
 
 			/* held ones, looked at again, stay held */
-			if (!j->look || keep_waiting(r, p) < 0)
+			if (!j->look || keep_waiting(r, j, p) < 0)
 				drop_pending(r, p, 0);
 		}
 		job_put(r, j);
@@ -508,10 +550,10 @@ static void claim_back(struct run *r, struct job *j)
 		} else if (c == CLAIM_OK) {
 			if (j->nok != i) {
 				j->letters[j->nok] = *p;
-				p->body = NULL;
+				p->heap = NULL;
 			}
 			j->nok++;
-		} else if (c != CLAIM_HELD || keep_waiting(r, p) < 0) {
+		} else if (c != CLAIM_HELD || keep_waiting(r, j, p) < 0) {
 			if (j->look && c == CLAIM_DONE)
 				r->st->done_elsewhere++;
 			skip_claimed(r, p, c);
@@ -638,7 +680,8 @@ static void claim_ahead(struct run *r)
 			begin_stop(r);
 			return;
 		}
-		while (j->sj.n < room && next_letter(r, &j->letters[j->sj.n])) {
+		while (j->sj.n < room &&
+		       next_letter(r, &j->letters[j->sj.n], &j->text)) {
 			j->sj.ids[j->sj.n] = j->letters[j->sj.n].id;
 			j->sj.n++;
 		}
@@ -696,14 +739,22 @@ static void give_up_waiting(struct run *r)
 	r->nwaiting = 0;
 }
 
-/* The next claimed letter goes to the api. */
+/* The next claimed letter goes to the api (a copy of its body). */
 static void hand_over(struct run *r)
 {
 	struct job *j = r->ready;
 	struct pending *p = &j->letters[j->cursor++];
 
-	api_add(r->api, p->id, p->body, p->len);
-	p->body = NULL;
+	if (api_add(r->api, p->id, p->heap ? p->heap : j->text.data + p->off,
+		    p->len) < 0) {
+		log_event(r->log, LOG_ERROR, EV_STORAGE, p->id,
+			  "out of memory for the body of id %" PRIu32
+			  "; not sent, its claim released",
+			  p->id);
+		drop_pending(r, p, 1);
+	}
+	free(p->heap);
+	p->heap = NULL;
 	r->ready_letters--;
 	if (j->cursor < j->nok)
 		return;
@@ -955,7 +1006,7 @@ static void dry_run(struct run *r)
 			r->st->signal = *r->o->first_signal;
 			break;
 		}
-		next_letter(r, &p); /* valid letters are counted as read */
+		next_letter(r, &p, NULL); /* valid letters are counted */
 		if ((r->st->letters & 1023) == 0)
 			show_progress(r);
 	}
@@ -1062,10 +1113,12 @@ static void run_release(struct run *r)
 		free(j->sj.ids);
 		free(j->sj.claims);
 		free(j->sj.results);
+		buf_release(&j->text);
 		free(j);
 	}
 	give_up_waiting(r); /* frees what a failed run kept */
 	free(r->waiting);
+	message_coder_free(r->coder);
 }
 
 /*
@@ -1198,9 +1251,15 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 	if (o->dry_run) {
 		dry_run(&r);
 	} else {
-		r.worker = store_worker_start(store, wake_api, api, r.err,
-					      sizeof(r.err));
-		if (r.worker == NULL) {
+		r.coder = message_coder_new();
+		r.worker = r.coder ? store_worker_start(store, wake_api, api,
+							r.err, sizeof(r.err))
+				   : NULL;
+		if (r.coder == NULL) {
+			log_event(log, LOG_ERROR, EV_STORAGE, -1,
+				  "out of memory; nothing was sent");
+			st->storage_failed = 1;
+		} else if (r.worker == NULL) {
 			log_event(log, LOG_ERROR, EV_STORAGE, -1,
 				  "%s; nothing was sent", r.err);
 			st->storage_failed = 1;

@@ -26,11 +26,13 @@ struct run_opts {
 	long wait_poll_ms;    /* first pause between looks at them */
 	long wait_max_ms;     /* then give up on the ones still held */
 	unsigned claim_batch; /* ids claimed per store round trip */
-	unsigned slots;	      /* letters the api holds at most */
-	long flush_ms;	      /* results wait at most this long */
-	unsigned dead_after;  /* deferred letters in a row that stop the run */
-	const char *api_url;  /* for messages */
-	const char *journal;  /* where outcomes go if the store fails */
+	/* outcomes (or releases) written per store round trip, at most */
+	unsigned outcome_batch;
+	unsigned slots;	     /* letters the api holds at most */
+	long flush_ms;	     /* results wait at most this long */
+	unsigned dead_after; /* deferred letters in a row that stop the run */
+	const char *api_url; /* for messages */
+	const char *journal; /* where outcomes go if the store fails */
 	struct progress *progress; /* the live line, or NULL */
 	struct report *report;	   /* --report: a line per letter, or NULL */
 	unsigned long limit;	   /* --limit: most letters claimed; 0: all */
