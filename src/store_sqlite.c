@@ -30,6 +30,7 @@ struct store_sqlite {
 	int reclaim;
 	long lease; /* seconds before --reclaim may take another host's claim */
 	sqlite3_stmt *insert, *state, *update, *delete, *takeover;
+	sqlite3_stmt *begin, *commit;
 	char absent[300]; /* read-only: the file or table that is not there */
 };
 
@@ -63,6 +64,29 @@ static int exec(struct store_sqlite *q, const char *sql, char *err,
 	if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return fail(q, sql, err, errlen);
 	return 0;
+}
+
+/* A prepared statement without rows (BEGIN, COMMIT); 0 or -1 with err. */
+static int step_once(struct store_sqlite *q, sqlite3_stmt *st, const char *what,
+		     char *err, size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE)
+		fail(q, what, err, errlen);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Every batch is a transaction: its statements are parsed once. */
+static int begin(struct store_sqlite *q, char *err, size_t errlen)
+{
+	return step_once(q, q->begin, "BEGIN IMMEDIATE", err, errlen);
+}
+
+static int commit(struct store_sqlite *q, char *err, size_t errlen)
+{
+	return step_once(q, q->commit, "COMMIT", err, errlen);
 }
 
 /*
@@ -169,7 +193,9 @@ static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 		    err, errlen) < 0 ||
 	    prepare(q, &q->delete,
 		    "DELETE FROM results WHERE id = ?1 AND ts IS NULL AND owner = ?2",
-		    err, errlen) < 0)
+		    err, errlen) < 0 ||
+	    prepare(q, &q->begin, "BEGIN IMMEDIATE", err, errlen) < 0 ||
+	    prepare(q, &q->commit, "COMMIT", err, errlen) < 0)
 		return -1;
 	/* bindings outlive sqlite3_reset(): the owner is bound once */
 	sqlite3_bind_text(q->insert, 2, q->owner, -1, SQLITE_STATIC);
@@ -189,6 +215,8 @@ static void sqlite_close(struct store *s)
 	sqlite3_finalize(q->update);
 	sqlite3_finalize(q->delete);
 	sqlite3_finalize(q->takeover);
+	sqlite3_finalize(q->begin);
+	sqlite3_finalize(q->commit);
 	sqlite3_close(q->db);
 	free(q->path);
 	free(q);
@@ -376,7 +404,7 @@ static int sqlite_claim(struct store *s, const uint32_t *ids, size_t n,
 	size_t i;
 
 	store_format_ts(time(NULL), now);
-	if (exec(q, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (begin(q, err, errlen) < 0)
 		return -1;
 	for (i = 0; i < n && rc == SQLITE_DONE; i++)
 		out[i] = claim_one(q, ids[i], now, &rc);
@@ -385,7 +413,7 @@ static int sqlite_claim(struct store *s, const uint32_t *ids, size_t n,
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	if (exec(q, "COMMIT", err, errlen) < 0) {
+	if (commit(q, err, errlen) < 0) {
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -418,13 +446,13 @@ static int sqlite_finish(struct store *s, const struct store_result *r,
 	size_t i;
 	int rc = SQLITE_DONE;
 
-	if (exec(q, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (begin(q, err, errlen) < 0)
 		return -1;
 	for (i = 0; i < n && rc == SQLITE_DONE; i++) {
 		rc = bind_result(q->update, &r[i], ts);
 		sqlite3_reset(q->update);
 	}
-	if (rc != SQLITE_DONE || exec(q, "COMMIT", err, errlen) < 0) {
+	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
 		if (rc != SQLITE_DONE)
 			fail(q, "record results", err, errlen);
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
@@ -440,11 +468,11 @@ static int sqlite_release(struct store *s, const uint32_t *ids, size_t n,
 	size_t i;
 	int rc = SQLITE_DONE;
 
-	if (exec(q, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (begin(q, err, errlen) < 0)
 		return -1;
 	for (i = 0; i < n && rc == SQLITE_DONE; i++)
 		rc = step_id(q->delete, ids[i]);
-	if (rc != SQLITE_DONE || exec(q, "COMMIT", err, errlen) < 0) {
+	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
 		if (rc != SQLITE_DONE)
 			fail(q, "release claims", err, errlen);
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
@@ -554,7 +582,7 @@ static int sqlite_hold(struct store *s, const struct store_result *r, size_t n,
 			       " WHERE id = ?1 AND ts IS NULL",
 			       -1, &st, NULL) != SQLITE_OK)
 		return fail(q, "note letters in doubt", err, errlen);
-	if (exec(q, "BEGIN IMMEDIATE", err, errlen) < 0) {
+	if (begin(q, err, errlen) < 0) {
 		sqlite3_finalize(st);
 		return -1;
 	}
@@ -567,7 +595,7 @@ static int sqlite_hold(struct store *s, const struct store_result *r, size_t n,
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE || exec(q, "COMMIT", err, errlen) < 0) {
+	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
 		if (rc != SQLITE_DONE)
 			fail(q, "note letters in doubt", err, errlen);
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);

@@ -108,6 +108,53 @@ static void test_unknown_owner_by_lease(void)
 	CHECK_INT_EQ(store_claim_abandoned("", -1, LEASE), 0);
 }
 
+/* store_format_ts() writes what strftime("%Y-%m-%d %H:%M:%S") would. */
+static void test_format_ts_as_strftime(void)
+{
+	static const long long edges[] = {
+		0,
+		1,
+		59,
+		60,
+		86399,
+		86400,
+		951782400,
+		951868799,
+		1709251199,
+		1700000000,
+		2147483647,
+		2147483648LL,
+		4102444800LL,
+		253402300799LL,
+		-1,
+		-86400,
+		-62135596800LL,
+	};
+	unsigned long long state = 0x1234abcdULL;
+	size_t i, bad = 0;
+
+	for (i = 0; i < sizeof(edges) / sizeof(edges[0]) + 100000; i++) {
+		time_t t;
+		struct tm tm;
+		char got[20], want[20];
+
+		if (i < sizeof(edges) / sizeof(edges[0])) {
+			t = (time_t)edges[i];
+		} else {
+			state = state * 6364136223846793005ULL +
+				1442695040888963407ULL;
+			t = (time_t)((state >> 20) % 253402300800ULL);
+		}
+		gmtime_r(&t, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
+		store_format_ts(t, got);
+		if (strcmp(got, want) != 0 && bad++ < 5)
+			printf("    %lld: %s, not %s\n", (long long)t, got,
+			       want);
+	}
+	CHECK_INT_EQ(bad, 0);
+}
+
 static void test_parse_ts_valid(void)
 {
 	CHECK_INT_EQ(store_parse_ts("2023-11-14 22:13:20"), 1700000000);
@@ -181,17 +228,12 @@ static void test_ts_round_trip(void)
 }
 
 static const struct h_test tests[] = {
-	TEST(test_live_run_here),
-	TEST(test_gone_run_here),
-	TEST(test_reused_pid_here),
-	TEST(test_other_host_by_lease),
-	TEST(test_unknown_owner_by_lease),
-	TEST(test_parse_ts_valid),
-	TEST(test_parse_ts_out_of_range),
-	TEST(test_parse_ts_garbage),
-	TEST(test_format_ts),
-	TEST(test_ts_round_trip),
-	{ 0 },
+	TEST(test_live_run_here),	   TEST(test_gone_run_here),
+	TEST(test_reused_pid_here),	   TEST(test_other_host_by_lease),
+	TEST(test_unknown_owner_by_lease), TEST(test_format_ts_as_strftime),
+	TEST(test_parse_ts_valid),	   TEST(test_parse_ts_out_of_range),
+	TEST(test_parse_ts_garbage),	   TEST(test_format_ts),
+	TEST(test_ts_round_trip),	   { 0 },
 };
 
 int main(int argc, char **argv)
