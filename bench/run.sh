@@ -24,7 +24,10 @@
 #   4. peak RSS for 100,000 and 1,000,000 letters, --dry-run and a real
 #      send to nginx with SQLite;
 #   5. CPU time per letter (user + system, /usr/bin/time) of the -j 32
-#      runs next to the bare loop's per request, and their ratio.
+#      runs next to the bare loop's per request, and their ratio;
+#   6. with perf installed (BENCH_PERF=0 skips it), where that CPU goes:
+#      one `perf record` of each, split by library and thread
+#      (bench/cpu_split.sh).
 # Progress goes to stderr, the table to stdout.  Every server it started is
 # stopped on exit, Ctrl-C included.  Each run gets a fresh database.
 #
@@ -454,6 +457,21 @@ for j in "${JS[@]}"; do
 	done
 done
 
+# ---- 6. where the CPU goes (perf record, one run each) ---------------------
+
+PERF_DONE=0
+if [ "${BENCH_PERF:-1}" = 1 ] && [[ " ${ACTIVE[*]} " == *" sqlite "* ]] &&
+	command -v perf >/dev/null &&
+	perf record -q -o "$T/perf.probe" true >/dev/null 2>&1; then
+	say "perf record of one bare loop and one sender run (-j 32, sqlite)"
+	perf record -q -o "$T/perf.bare" "$T/bare_loop" "$URL" "$T/body.txt" \
+		"$N" 32 >/dev/null 2>&1 &&
+		sender_ini sqlite 32 "$URL" &&
+		perf record -q -o "$T/perf.sender" "$SENDER" -c "$T/run.ini" -q \
+			--no-progress "$T/letters.$N.xml" >/dev/null 2>&1 &&
+		PERF_DONE=1
+fi
+
 # ---- 2. 50 ms latency -----------------------------------------------------
 
 start_mock MOCK_LAT_PID --latency-ms 50
@@ -604,21 +622,27 @@ for b in sqlite mysql mongodb; do
 		printf '   %-28s skipped: %s\n' "sender, $b" "${SKIP[$b]}"
 		continue
 	fi
-	want=0.4
-	[ "$b" = sqlite ] && want=0.5
+	# issue 16's targets; FerretDB is the bound of mongodb (below)
+	want=
+	[ "$b" = sqlite ] && want=0.75
+	[ "$b" = mysql ] && want=0.6
 	row="" missed=
 	for j in "${JS[@]}"; do
 		s=$(median ${SND[$b:$j]}) x=$(median ${BARE[$j]})
 		q=$(ratio "$s" "$x")
-		ge "$q" "$want" || missed+=" -j $j"
+		[ -z "$want" ] || ge "$q" "$want" || missed+=" -j $j"
 		flag=
 		[ -n "${BAD[$b:$j]:-}" ] && flag='!'
 		row+=$(printf ' %16s' "$(fmt_rate "$s")$flag ($q)")
 	done
 	verdict_text=met
 	[ -n "$missed" ] && verdict_text="MISSED at$missed"
-	printf '   %-28s%s   >= %sx bare: %s\n' "sender, $b" "$row" "$want" \
-		"$verdict_text"
+	if [ -n "$want" ]; then
+		printf '   %-28s%s   >= %sx bare: %s\n' "sender, $b" "$row" \
+			"$want" "$verdict_text"
+	else
+		printf '   %-28s%s\n' "sender, $b" "$row"
+	fi
 done
 if [ -n "${SRVCPU[mongodb]:-}" ]; then
 	printf '   %s\n' "mongodb: CPU per letter, -j 32: sender $(us "$(median ${CPU[mongodb:32]})"), FerretDB $(us "$(median ${SRVCPU[mongodb]})")" \
@@ -628,8 +652,8 @@ echo
 lat=$(median "${LAT[@]}") latb=$(median "${LATBARE[@]}")
 printf '2. mock API, 50 ms latency, -j 128, %s letters a run; ideal 128 / 0.05 s = 2560/s\n' "$NLAT"
 printf '   %-44s %8s  (%s x ideal)\n' "bare libcurl-multi loop, 128 in flight" "$(fmt_rate "$latb")" "$(ratio "$latb" 2560)"
-printf '   %-44s %8s  (%s x ideal)   >= 0.9x ideal: %s\n' "sender, sqlite${BAD[lat]:+ !}" "$(fmt_rate "$lat")" \
-	"$(ratio "$lat" 2560)" "$(verdict ge "$(ratio "$lat" 2560)" 0.9)"
+printf '   %-44s %8s  (%s x ideal)   >= 0.95x ideal: %s\n' "sender, sqlite${BAD[lat]:+ !}" "$(fmt_rate "$lat")" \
+	"$(ratio "$lat" 2560)" "$(verdict ge "$(ratio "$lat" 2560)" 0.95)"
 printf '   mock API, 20 ms latency, -j 128, MariaDB over TCP, %s letters a run; ideal 128 / 0.02 s = 6400/s\n' "$NDBLAT"
 if [ -n "$DBLAT_SKIP" ]; then
 	printf '   %-44s skipped: %s\n' "sender, mysql" "$DBLAT_SKIP"
@@ -647,8 +671,8 @@ cap=$(median "${CAPBASE[@]}") caps=$(median "${CAPS[@]}") busy=$(median "${CAPBU
 printf '3. capacity-limited endpoint (%s), %s letters a run\n' "$CAP_HOW" "$NCAP"
 printf '   %-44s %8s\n' "capacity: bare loop, 8 in flight (200s/s)" "$(fmt_rate "$cap")"
 capok=0
-ge "$(ratio "$caps" "$cap")" 0.9 && awk -v b="$busy" 'BEGIN { exit !(b <= 0.10) }' && capok=1
-printf '   %-44s %8s  (%s x capacity), 503s %s of answers   >= 0.9x, <= 10%%: %s\n' \
+ge "$(ratio "$caps" "$cap")" 0.95 && awk -v b="$busy" 'BEGIN { exit !(b <= 0.05) }' && capok=1
+printf '   %-44s %8s  (%s x capacity), 503s %s of answers   >= 0.95x, <= 5%%: %s\n' \
 	"sender, sqlite, -j 64" "$(fmt_rate "$caps")" "$(ratio "$caps" "$cap")" \
 	"$(awk -v b="$busy" 'BEGIN { printf "%.1f%%", 100 * b }')" \
 	"$( [ $capok = 1 ] && echo met || echo MISSED)"
@@ -661,10 +685,11 @@ if [ "${#CAP99[@]}" -gt 0 ]; then
 fi
 echo
 printf '4. peak RSS (/usr/bin/time %%M)        %12s %12s   target\n' "$N" "$BIG"
-flat() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > 0 && b <= 32768 && b - a <= 2048) }'; }
-printf '   %-34s %12s %12s   <= 32 MiB, flat: %s\n' "--dry-run" "$(mib "$RSS_DRY_N")" \
+# flat: the 1,000,000-letter run within 10 % of the 100,000 one
+flat() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > 0 && b <= 32768 && b <= 1.1 * a) }'; }
+printf '   %-34s %12s %12s   <= 32 MiB, within 10%%: %s\n' "--dry-run" "$(mib "$RSS_DRY_N")" \
 	"$(mib "$RSS_DRY_BIG")" "$(verdict flat "$RSS_DRY_N" "$RSS_DRY_BIG")"
-printf '   %-34s %12s %12s   <= 32 MiB, flat: %s\n' "send to nginx, sqlite, -j 32${BAD[big]:+ !}" \
+printf '   %-34s %12s %12s   <= 32 MiB, within 10%%: %s\n' "send to nginx, sqlite, -j 32${BAD[big]:+ !}" \
 	"$(mib "$RSS_SEND_N")" "$(mib "$RSS_SEND_BIG")" "$(verdict flat "$RSS_SEND_N" "$RSS_SEND_BIG")"
 printf '   %-34s %12s %12s\n' "  (rate of that send, letters/s)" "$(fmt_rate "$(median ${SND[sqlite:32]:-})")" "$(fmt_rate "$BIG_RATE")"
 echo
@@ -679,6 +704,17 @@ for b in mysql mongodb; do
 	printf '   %-44s %10s  (%s x bare)\n' "sender, $b" "$(us "$cpu")" "$(ratio "$cpu" "$cpub")"
 done
 printf '   %-44s %10s  (%s x bare)\n' "sender, sqlite ($BIG letters)" "$(us "$BIG_CPU")" "$(ratio "$BIG_CPU" "$cpub")"
+if [ "$PERF_DONE" = 1 ]; then
+	echo
+	printf '6. where that CPU goes, -j 32: share of the samples of one perf record\n'
+	printf '   run each (bench/cpu_split.sh), times the medians of 5.\n'
+	printf '   %-34s %14s %14s\n' "part" "bare loop" "sender, sqlite"
+	"$ROOT/bench/cpu_split.sh" "$T/perf.bare" "$(awk -v x="$cpub" 'BEGIN { print x * 1e6 }')" >"$T/split.bare"
+	"$ROOT/bench/cpu_split.sh" "$T/perf.sender" "$(awk -v x="$cpus" 'BEGIN { print x * 1e6 }')" >"$T/split.sender"
+	awk -F '\t' 'NR == FNR { bare[$1] = $2; next }
+		{ printf "   %-34s %14s %14s\n", $1, ($1 in bare ? bare[$1] " us" : "-"), $2 " us" }' \
+		"$T/split.bare" "$T/split.sender"
+fi
 [ "${#BAD[@]}" -gt 0 ] && echo "   ! some runs did not deliver every letter (see stderr)"
 echo
 echo "bench took $((SECONDS - START)) s"
