@@ -6,14 +6,27 @@
  * round trip); a 503, a 429 or a timeout shrinks it multiplicatively, at
  * most once per window's worth of requests, so that one burst of 503s
  * does not collapse it to one.  The configured concurrency is the ceiling.
+ *
+ * As BIC and CUBIC do, the window remembers the size that met the last
+ * overload: it grows back quickly to one below it (half the way a round
+ * trip, at least one request), then probes slowly (WINDOW_PROBE times
+ * slower) up to one above it, and only past that, where the API evidently
+ * takes more than before, grows as usual again.
+ * Against an API that serves a fixed number at a time, the window then
+ * spends most of its time at that number rather than climbing into 503s
+ * once per few round trips.
  */
 #ifndef SENDER_WINDOW_H
 #define SENDER_WINDOW_H
+
+/* How much slower the window grows near the size of the last overload. */
+#define WINDOW_PROBE 16
 
 struct window {
 	double size;	       /* current window, 1 .. ceiling */
 	double ceiling;	       /* [api] concurrency */
 	double decrease;       /* multiplicative factor on a busy answer */
+	double overload;       /* size at the last decrease; 0: none known */
 	unsigned long sent;    /* requests started so far */
 	unsigned long recover; /* no new decrease for requests sent before */
 };
