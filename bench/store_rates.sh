@@ -196,8 +196,11 @@ database = sender" ;;
 backend = mongodb
 [mongodb]
 uri = $FERRET_URI"
-		# the collection (and sender's unique index) first, then the index
-		"$SENDER" -c <(printf '%s\ndatabase = indexed\n' "$section") --status >/dev/null
+		# the collection (and sender's unique index) first, made by a
+		# run of no letters (--status only reads), then the index
+		printf '<?xml version="1.0"?>\n<emails>\n</emails>\n' >"$T/empty.xml"
+		"$SENDER" -c <(printf '[api]\nurl = http://127.0.0.1:9/api\n%s\ndatabase = indexed\n' "$section") \
+			-q --no-progress "$T/empty.xml"
 		"$ROOT/tests/lib/ferretdb.sh" id-index "$FERRET_DIR" indexed results
 		run "mongodb (FerretDB + _id index)" mongodb "$section
 database = indexed"
