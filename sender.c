@@ -677,6 +677,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	ro.claim_batch = ao.concurrency * 4 < 64 ? 64 : ao.concurrency * 4;
 	if (ro.claim_batch > CLAIM_BATCH_MAX)
 		ro.claim_batch = CLAIM_BATCH_MAX;
+	ro.claim_batch_max = CLAIM_BATCH_MAX;
 	ro.slots = ao.concurrency;
 	/*
 	 * Outcomes wait at most flush_ms, and up to a full batch: each

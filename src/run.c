@@ -38,6 +38,16 @@ struct pending {
 #define JOB_TEXT_KEEP (1 << 20)
 
 /*
+ * A claim batch sent in less than this doubles the next ones (up to
+ * claim_batch_max); one that takes four times as long halves them again
+ * (down to claim_batch).  Against a fast API a batch of four times
+ * concurrency lasts a few milliseconds, and its commit (with SQLite an
+ * fsync) was a fifth of the CPU per letter; claims taken ahead stay
+ * within about this much sending.
+ */
+#define BATCH_MS 50
+
+/*
  * Claimed letters kept ahead of need: a claim batch goes out when as few
  * are left as the api holds (r->low), and while the letters run out before
  * a claim comes back (a database far away), at up to this many: a
@@ -59,7 +69,9 @@ struct job {
 	struct buf text;	 /* claim: their bodies, back to back */
 	size_t nok, cursor;	 /* claim, once back: ours are [cursor, nok) */
 	int look;		 /* claim of --wait's held letters */
+	int claims;		 /* a claim job (sized by r->batch) */
 	long sent_ms;		 /* when it went to the worker, for -vv */
+	long first_ms;		 /* claim: when its first letter went out */
 	struct job *next;	 /* on one of run's lists */
 	struct job *all;	 /* every job made, for run_release() */
 };
@@ -80,8 +92,9 @@ struct run {
 	struct idset seen;
 	struct message_coder *coder; /* NULL with --dry-run */
 
-	/* claim jobs hold claim_batch letters, the others outcome_batch */
+	/* claim jobs hold r->batch letters, the others outcome_batch */
 	struct job *all, *free_claims, *free_outcomes;
+	size_t batch; /* ids a claim batch takes now (BATCH_MS) */
 	/* claims back, oldest first: their letters go to the api in order */
 	struct job *ready, **ready_tail;
 	size_t ready_letters; /* claimed and not yet handed to the api */
@@ -231,6 +244,35 @@ static int next_letter(struct run *r, struct pending *p, struct buf *text)
 	return 0;
 }
 
+static void job_put(struct run *r, struct job *j);
+
+/* Room for cap in every array of j; 0, or -1 (j as it was) on no memory. */
+static int job_grow(struct job *j, size_t cap)
+{
+	struct pending *letters = realloc(j->letters, cap * sizeof(*letters));
+	uint32_t *ids;
+	enum claim *cl;
+	struct store_result *results;
+
+	if (letters == NULL)
+		return -1;
+	j->letters = letters;
+	if ((ids = realloc(j->sj.ids, cap * sizeof(*ids))) == NULL)
+		return -1;
+	j->sj.ids = ids;
+	if ((cl = realloc(j->sj.claims, cap * sizeof(*cl))) == NULL)
+		return -1;
+	j->sj.claims = cl;
+	if ((results = realloc(j->sj.results, cap * sizeof(*results))) == NULL)
+		return -1;
+	j->sj.results = results;
+	/* what job_clear() frees starts empty */
+	memset(letters + j->cap, 0, (cap - j->cap) * sizeof(*letters));
+	memset(results + j->cap, 0, (cap - j->cap) * sizeof(*results));
+	j->cap = cap;
+	return 0;
+}
+
 /*
  * A job with room for a batch of its kind, from its free list or new; or
  * NULL.
@@ -240,24 +282,23 @@ static struct job *job_get(struct run *r, enum store_job_kind kind)
 	int claims = kind == STORE_JOB_CLAIM;
 	struct job **free_list = claims ? &r->free_claims : &r->free_outcomes;
 	struct job *j = *free_list;
-	size_t cap = claims ? r->o->claim_batch : r->o->outcome_batch;
+	size_t cap = claims ? r->batch : r->o->outcome_batch;
 
 	if (j) {
 		*free_list = j->next;
+		if (j->cap < cap && job_grow(j, cap) < 0) {
+			job_put(r, j);
+			return NULL;
+		}
 	} else {
 		j = calloc(1, sizeof(*j));
 		if (j == NULL)
 			return NULL;
-		j->cap = cap;
-		j->letters = calloc(cap, sizeof(*j->letters));
-		j->sj.ids = calloc(cap, sizeof(*j->sj.ids));
-		j->sj.claims = calloc(cap, sizeof(*j->sj.claims));
-		j->sj.results = calloc(cap, sizeof(*j->sj.results));
+		j->claims = claims;
 		buf_init(&j->text, 0);
 		j->all = r->all;
 		r->all = j; /* freed by run_release() from now on */
-		if (j->letters == NULL || j->sj.ids == NULL ||
-		    j->sj.claims == NULL || j->sj.results == NULL)
+		if (job_grow(j, cap) < 0)
 			return NULL;
 	}
 	j->sj.kind = kind;
@@ -294,7 +335,7 @@ static void job_clear(struct job *j)
 static void job_put(struct run *r, struct job *j)
 {
 	job_clear(j);
-	if (j->cap == r->o->claim_batch) {
+	if (j->claims) {
 		j->next = r->free_claims;
 		r->free_claims = j;
 	} else {
@@ -619,11 +660,10 @@ static size_t batch_room(const struct run *r)
 	unsigned long used = r->claimed + r->claiming;
 
 	if (r->o->limit == 0)
-		return r->o->claim_batch;
+		return r->batch;
 	if (used >= r->o->limit)
 		return 0;
-	return r->o->limit - used < r->o->claim_batch ? r->o->limit - used
-						      : r->o->claim_batch;
+	return r->o->limit - used < r->batch ? r->o->limit - used : r->batch;
 }
 
 /*
@@ -739,12 +779,37 @@ static void give_up_waiting(struct run *r)
 	r->nwaiting = 0;
 }
 
+/*
+ * The letters of claim job j are all with the api: the next batches grow
+ * when it went out within BATCH_MS, and shrink back when it took four
+ * times that.  A short batch (the end of the input, --limit, ids held
+ * elsewhere) or --wait's second look says nothing about the pace.
+ */
+static void adapt_batch(struct run *r, const struct job *j)
+{
+	long took = api_now(r->api) - j->first_ms;
+
+	if (j->look || j->nok < r->batch)
+		return;
+	if (took < BATCH_MS && r->batch < r->o->claim_batch_max) {
+		r->batch *= 2;
+		if (r->batch > r->o->claim_batch_max)
+			r->batch = r->o->claim_batch_max;
+	} else if (took > 4 * BATCH_MS && r->batch > r->o->claim_batch) {
+		r->batch /= 2;
+		if (r->batch < r->o->claim_batch)
+			r->batch = r->o->claim_batch;
+	}
+}
+
 /* The next claimed letter goes to the api (a copy of its body). */
 static void hand_over(struct run *r)
 {
 	struct job *j = r->ready;
 	struct pending *p = &j->letters[j->cursor++];
 
+	if (j->cursor == 1)
+		j->first_ms = api_now(r->api);
 	if (api_add(r->api, p->id, p->heap ? p->heap : j->text.data + p->off,
 		    p->len) < 0) {
 		log_event(r->log, LOG_ERROR, EV_STORAGE, p->id,
@@ -761,6 +826,7 @@ static void hand_over(struct run *r)
 	r->ready = j->next;
 	if (r->ready == NULL)
 		r->ready_tail = &r->ready;
+	adapt_batch(r, j);
 	job_put(r, j);
 }
 
@@ -1098,6 +1164,7 @@ static void run_init(struct run *r, const struct run_opts *o)
 	r->ready_tail = &r->ready;
 	r->kept_tail = &r->kept;
 	r->low = o->slots;
+	r->batch = o->claim_batch;
 }
 
 static void run_release(struct run *r)

@@ -25,7 +25,9 @@ struct run_opts {
 	int wait;	      /* --wait: wait for ids other live runs hold */
 	long wait_poll_ms;    /* first pause between looks at them */
 	long wait_max_ms;     /* then give up on the ones still held */
-	unsigned claim_batch; /* ids claimed per store round trip */
+	unsigned claim_batch; /* ids claimed per store round trip, at first */
+	/* and at most, when letters go out fast (run.c's BATCH_MS) */
+	unsigned claim_batch_max;
 	/* outcomes (or releases) written per store round trip, at most */
 	unsigned outcome_batch;
 	unsigned slots;	     /* letters the api holds at most */

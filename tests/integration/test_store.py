@@ -1,5 +1,7 @@
 """SPEC 5 and 7: the store itself."""
 
+import os
+import re
 import sqlite3
 
 import pytest
@@ -21,6 +23,40 @@ def test_unreachable_store_exits_4(store, sender, mock, tmp_path):
     assert r.code == 4, r
     assert r.err.strip(), r
     assert m.requests() == [], "sent without a claim"
+
+
+def claim_batch_sizes(err):
+    return [int(n) for n in re.findall(r"store: claimed (\d+) ids", err)]
+
+
+def test_claim_batches_follow_the_pace(store, sender, mock, tmp_path):
+    """README: claim batches start at four times concurrency (64 at
+    least), double while a whole batch goes out within 50 ms, up to 1,000,
+    and against a slow API stay where they started, so that the ids
+    claimed ahead of the requests stay within about 50 ms of sending."""
+    if store.name == "mongodb":
+        pytest.skip("FerretDB records about a thousand letters a second: "
+                    "the pace here is the server's (run.c decides alike "
+                    "for every store)")
+    slow = mock("--latency-ms", "25")
+    path = write_letters(tmp_path / "slow.xml", range(1, 401))
+    r = sender.run(["-vv", path], api_url=slow.url, concurrency=4)
+    assert r.code == 0, r
+    sizes = claim_batch_sizes(r.err)
+    # 4 in flight, 25 ms each: a batch of 64 takes 400 ms to go out
+    assert sizes and max(sizes) == 64, sizes
+    if os.environ.get("SENDER_VALGRIND"):
+        return  # under valgrind no batch goes out within 50 ms
+    fast = mock()
+    path = write_letters(tmp_path / "fast.xml", range(1001, 4001))
+    r = sender.run(["-vv", path], api_url=fast.url, concurrency=4)
+    assert r.code == 0, r
+    sizes = claim_batch_sizes(r.err)
+    assert sizes[0] == 64, sizes
+    assert max(sizes) > 64, sizes  # grew: 64 letters go out in a few ms
+    assert max(sizes) <= 1000, sizes
+    assert sum(sizes) == 3000, sizes
+    assert fast.posts_per_id() == {i: 1 for i in range(1001, 4001)}
 
 
 # ---------------------------------------------------------------- sqlite
