@@ -110,11 +110,20 @@ def test_completion_offers_options_and_values():
     assert "sample.xml" in complete(["sender", "sam"])
 
 
+def plain_make_env():
+    """The environment without what an outer make passes down: under make
+    asan, MAKEFLAGS carries BUILD=build/asan and the sanitizer flags, and
+    `make install` would then leave the sanitizer build as ./sender."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def test_make_install_and_uninstall(tmp_path):
     dest = tmp_path / "root"
     make = ["make", "--no-print-directory", "-C", str(REPO),
             "DESTDIR=%s" % dest, "PREFIX=/usr"]
-    p = subprocess.run(make + ["install"], capture_output=True, text=True)
+    p = subprocess.run(make + ["install"], capture_output=True, text=True,
+                       env=plain_make_env())
     assert p.returncode == 0, p.stdout + p.stderr
     files = sorted(str(f.relative_to(dest)) for f in dest.rglob("*")
                    if f.is_file())
@@ -126,7 +135,8 @@ def test_make_install_and_uninstall(tmp_path):
         "usr/share/man/man1/sender.1",
     ]), files
     assert os.access(dest / "usr/bin/sender", os.X_OK)
-    p = subprocess.run(make + ["uninstall"], capture_output=True, text=True)
+    p = subprocess.run(make + ["uninstall"], capture_output=True, text=True,
+                       env=plain_make_env())
     assert p.returncode == 0, p.stdout + p.stderr
     left = [str(f) for f in dest.rglob("*") if f.is_file()]
     assert not left, left
