@@ -90,6 +90,22 @@ static int commit(struct store_sqlite *q, char *err, size_t errlen)
 }
 
 /*
+ * The end of a batch: COMMIT when every step was done (rc SQLITE_DONE),
+ * else ROLLBACK with what failed in err.  0, or -1.
+ */
+static int end_batch(struct store_sqlite *q, int rc, const char *what,
+		     char *err, size_t errlen)
+{
+	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
+		if (rc != SQLITE_DONE)
+			fail(q, what, err, errlen);
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Switch to WAL.  The switch needs the file to itself, and SQLite answers
  * "locked" at once, without its busy handler, while another run opens the
  * same new file: so wait here, within the same busy timeout.
@@ -408,16 +424,7 @@ static int sqlite_claim(struct store *s, const uint32_t *ids, size_t n,
 		return -1;
 	for (i = 0; i < n && rc == SQLITE_DONE; i++)
 		out[i] = claim_one(q, ids[i], now, &rc);
-	if (rc != SQLITE_DONE) {
-		fail(q, "claim", err, errlen);
-		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	if (commit(q, err, errlen) < 0) {
-		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
+	return end_batch(q, rc, "claim", err, errlen);
 }
 
 static int bind_result(sqlite3_stmt *st, const struct store_result *r,
@@ -452,13 +459,7 @@ static int sqlite_finish(struct store *s, const struct store_result *r,
 		rc = bind_result(q->update, &r[i], ts);
 		sqlite3_reset(q->update);
 	}
-	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
-		if (rc != SQLITE_DONE)
-			fail(q, "record results", err, errlen);
-		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
+	return end_batch(q, rc, "record results", err, errlen);
 }
 
 static int sqlite_release(struct store *s, const uint32_t *ids, size_t n,
@@ -472,13 +473,7 @@ static int sqlite_release(struct store *s, const uint32_t *ids, size_t n,
 		return -1;
 	for (i = 0; i < n && rc == SQLITE_DONE; i++)
 		rc = step_id(q->delete, ids[i]);
-	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
-		if (rc != SQLITE_DONE)
-			fail(q, "release claims", err, errlen);
-		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
+	return end_batch(q, rc, "release claims", err, errlen);
 }
 
 static int sqlite_totals(struct store *s, struct store_totals *t, char *err,
@@ -595,13 +590,7 @@ static int sqlite_hold(struct store *s, const struct store_result *r, size_t n,
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE || commit(q, err, errlen) < 0) {
-		if (rc != SQLITE_DONE)
-			fail(q, "note letters in doubt", err, errlen);
-		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
+	return end_batch(q, rc, "note letters in doubt", err, errlen);
 }
 
 const struct store_ops store_sqlite_ops = {

@@ -138,24 +138,18 @@ static void do_kind(struct store_worker *w, struct store_job *list,
 	for (j = list; j; j = j->next) {
 		if (j->kind != kind)
 			continue;
+		/* a full group goes first: it may fail, and this job with it */
+		if (k > 0 && (k == GROUP_JOBS || total + j->n > GROUP_MAX)) {
+			do_group(w, g, k, total);
+			k = 0;
+			total = 0;
+		}
 		if (w->failed) {
 			j->tried = 0;
 			j->rc = -1;
 			snprintf(j->err, sizeof(j->err),
 				 "not tried: the store failed before");
 			continue;
-		}
-		if (k > 0 && (k == GROUP_JOBS || total + j->n > GROUP_MAX)) {
-			do_group(w, g, k, total);
-			k = 0;
-			total = 0;
-			if (w->failed) {
-				j->tried = 0;
-				j->rc = -1;
-				snprintf(j->err, sizeof(j->err),
-					 "not tried: the store failed before");
-				continue;
-			}
 		}
 		g[k++] = j;
 		total += j->n;
