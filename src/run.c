@@ -1300,7 +1300,7 @@ static void closing_words(struct run *r)
 }
 
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
-	       struct log *log, struct run_stats *st)
+	       struct store *outcomes, struct log *log, struct run_stats *st)
 {
 	struct run r;
 	double t0 = clock_s();
@@ -1319,8 +1319,9 @@ void run_files(const struct run_opts *o, struct api *api, struct store *store,
 		dry_run(&r);
 	} else {
 		r.coder = message_coder_new();
-		r.worker = r.coder ? store_worker_start(store, wake_api, api,
-							r.err, sizeof(r.err))
+		r.worker = r.coder ? store_worker_start(store, outcomes,
+							wake_api, api, r.err,
+							sizeof(r.err))
 				   : NULL;
 		if (r.coder == NULL) {
 			log_event(log, LOG_ERROR, EV_STORAGE, -1,

@@ -62,14 +62,16 @@ struct run_stats {
 	char error[1280];   /* why the run stopped early, or "" */
 };
 
-/*
- * Send the letters of the files.  store and api are NULL in a dry run.
- * Everything that happens is logged; the verdict is left to the caller.
- */
 /* "SIGINT", "SIGTERM", "SIGHUP" (the signals a run stops on). */
 const char *run_signal_name(int sig);
 
+/*
+ * Send the letters of the files.  store and api are NULL in a dry run.
+ * outcomes: a second connection to the store for the outcomes
+ * (store_second_connection()), or NULL.  Everything that happens is
+ * logged; the verdict is left to the caller.
+ */
 void run_files(const struct run_opts *o, struct api *api, struct store *store,
-	       struct log *log, struct run_stats *st);
+	       struct store *outcomes, struct log *log, struct run_stats *st);
 
 #endif

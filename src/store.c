@@ -118,6 +118,11 @@ const char *store_name(const struct store *s)
 	return s->ops->name;
 }
 
+int store_second_connection(const struct store *s)
+{
+	return s->ops->second_connection;
+}
+
 unsigned long store_conflicts(const struct store *s)
 {
 	/* a network store embeds struct store_net first */

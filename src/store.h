@@ -193,6 +193,14 @@ struct store_ops {
 	 */
 	int (*hold)(struct store *s, const struct store_result *r, size_t n,
 		    char *err, size_t errlen);
+	/*
+	 * Optional (0: no): a run records its outcomes through a second
+	 * connection opened with open(), while claims go on through the
+	 * first (store_worker.h).  For a server that works on two
+	 * connections at once; SQLite has one writer at a time, and a
+	 * second connection there would only wait for the first.
+	 */
+	int second_connection;
 };
 
 /* The backend called name, or NULL. */
@@ -228,6 +236,9 @@ size_t store_where(const struct store_ops *ops, const struct cfg *cfg,
 
 /* The name of s's backend ("sqlite"), for messages. */
 const char *store_name(const struct store *s);
+
+/* Whether a run should record outcomes through a second connection. */
+int store_second_connection(const struct store *s);
 
 /*
  * How many times a call of s was run again because the server rolled it

@@ -1,6 +1,7 @@
 #include "store_worker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,122 +15,140 @@
 #define GROUP_JOBS 64
 #define GROUP_MAX  8192
 
-struct store_worker {
+/*
+ * One thread and the store connection it calls.  Lane 0 does every job;
+ * with a second connection, lane 1 takes the outcomes (finish, release,
+ * hold) and lane 0 only the claims.
+ */
+struct lane {
+	struct store_worker *w;
 	struct store *store;
-	void (*wake)(void *);
-	void *wake_arg;
 	pthread_t thread;
-	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	/* under lock: jobs to do, jobs done, and the order to end */
-	struct store_job *todo, **todo_tail;
-	struct store_job *done, **done_tail;
-	int stop;
 	int running; /* the thread exists: stop joins it */
-	/* the worker's own, unlocked */
-	int failed;
+	/* under w->lock: jobs to do */
+	struct store_job *todo, **todo_tail;
+	/* the lane's own, unlocked: scratch room for merged calls */
 	uint32_t *ids;
 	enum claim *claims;
 	struct store_result *results;
 	size_t room;
 };
 
+struct store_worker {
+	void (*wake)(void *);
+	void *wake_arg;
+	pthread_mutex_t lock;
+	/* under lock: jobs done, and the order to end */
+	struct store_job *done, **done_tail;
+	int stop;
+	/* a store call failed, on either lane: call the store no more */
+	atomic_int failed;
+	struct lane lanes[2];
+	unsigned nlanes;
+};
+
 /* Scratch room for n entries of a merged call; 0, or -1. */
-static int grow(struct store_worker *w, size_t n)
+static int grow(struct lane *l, size_t n)
 {
 	uint32_t *ids;
 	enum claim *claims;
 	struct store_result *results;
 
-	if (n <= w->room)
+	if (n <= l->room)
 		return 0;
-	ids = realloc(w->ids, n * sizeof(*ids));
+	ids = realloc(l->ids, n * sizeof(*ids));
 	if (ids)
-		w->ids = ids;
-	claims = realloc(w->claims, n * sizeof(*claims));
+		l->ids = ids;
+	claims = realloc(l->claims, n * sizeof(*claims));
 	if (claims)
-		w->claims = claims;
-	results = realloc(w->results, n * sizeof(*results));
+		l->claims = claims;
+	results = realloc(l->results, n * sizeof(*results));
 	if (results)
-		w->results = results;
+		l->results = results;
 	if (ids == NULL || claims == NULL || results == NULL)
 		return -1;
-	w->room = n;
+	l->room = n;
 	return 0;
 }
 
-static int call(struct store_worker *w, enum store_job_kind kind, uint32_t *ids,
+static int call(struct lane *l, enum store_job_kind kind, uint32_t *ids,
 		enum claim *claims, const struct store_result *results,
 		size_t n, char *err, size_t errlen)
 {
+	int rc = -1;
+
 	switch (kind) {
 	case STORE_JOB_CLAIM:
-		return store_claim(w->store, ids, n, claims, err, errlen);
+		rc = store_claim(l->store, ids, n, claims, err, errlen);
+		break;
 	case STORE_JOB_FINISH:
-		return store_finish(w->store, results, n, err, errlen);
+		rc = store_finish(l->store, results, n, err, errlen);
+		break;
 	case STORE_JOB_RELEASE:
-		return store_release(w->store, ids, n, err, errlen);
+		rc = store_release(l->store, ids, n, err, errlen);
+		break;
 	case STORE_JOB_HOLD:
-		return store_hold(w->store, results, n, err, errlen);
+		rc = store_hold(l->store, results, n, err, errlen);
+		break;
 	}
-	return -1;
+	if (rc < 0)
+		atomic_store(&l->w->failed, 1);
+	return rc;
 }
 
-/* One job alone, on its own arrays. */
-static void do_one(struct store_worker *w, struct store_job *j)
+static void not_tried(struct store_job *j)
 {
-	j->tried = 1;
-	j->rc = call(w, j->kind, j->ids, j->claims, j->results, j->n, j->err,
-		     sizeof(j->err));
+	j->tried = 0;
+	j->rc = -1;
+	snprintf(j->err, sizeof(j->err), "not tried: the store failed before");
 }
 
 /* Jobs g[0..k) of one kind, holding total entries, in one store call. */
-static void do_group(struct store_worker *w, struct store_job **g, size_t k,
+static void do_group(struct lane *l, struct store_job **g, size_t k,
 		     size_t total)
 {
 	size_t i, at = 0;
 	int rc;
 
-	if (k == 1 || grow(w, total) < 0) {
-		for (i = 0; i < k && !w->failed; i++) {
-			do_one(w, g[i]);
-			w->failed = g[i]->rc < 0;
+	if (k == 1 || grow(l, total) < 0) {
+		/* one job at a time, on its own arrays */
+		for (i = 0; i < k && !atomic_load(&l->w->failed); i++) {
+			g[i]->tried = 1;
+			g[i]->rc = call(l, g[i]->kind, g[i]->ids, g[i]->claims,
+					g[i]->results, g[i]->n, g[i]->err,
+					sizeof(g[i]->err));
 		}
-		for (; i < k; i++) {
-			g[i]->tried = 0;
-			g[i]->rc = -1;
-			snprintf(g[i]->err, sizeof(g[i]->err),
-				 "not tried: the store failed before");
-		}
+		for (; i < k; i++)
+			not_tried(g[i]);
 		return;
 	}
 	for (i = 0; i < k; i++) {
 		if (g[i]->kind == STORE_JOB_FINISH ||
 		    g[i]->kind == STORE_JOB_HOLD)
-			memcpy(w->results + at, g[i]->results,
-			       g[i]->n * sizeof(*w->results));
+			memcpy(l->results + at, g[i]->results,
+			       g[i]->n * sizeof(*l->results));
 		else
-			memcpy(w->ids + at, g[i]->ids,
-			       g[i]->n * sizeof(*w->ids));
+			memcpy(l->ids + at, g[i]->ids,
+			       g[i]->n * sizeof(*l->ids));
 		at += g[i]->n;
 	}
-	rc = call(w, g[0]->kind, w->ids, w->claims, w->results, total,
+	rc = call(l, g[0]->kind, l->ids, l->claims, l->results, total,
 		  g[0]->err, sizeof(g[0]->err));
-	w->failed = rc < 0;
 	for (i = 0, at = 0; i < k; i++) {
 		g[i]->tried = 1;
 		g[i]->rc = rc;
 		if (i > 0)
 			memcpy(g[i]->err, g[0]->err, sizeof(g[i]->err));
 		if (rc == 0 && g[i]->kind == STORE_JOB_CLAIM)
-			memcpy(g[i]->claims, w->claims + at,
-			       g[i]->n * sizeof(*w->claims));
+			memcpy(g[i]->claims, l->claims + at,
+			       g[i]->n * sizeof(*l->claims));
 		at += g[i]->n;
 	}
 }
 
 /* The jobs of list of one kind, in their order, grouped. */
-static void do_kind(struct store_worker *w, struct store_job *list,
+static void do_kind(struct lane *l, struct store_job *list,
 		    enum store_job_kind kind)
 {
 	struct store_job *g[GROUP_JOBS], *j;
@@ -140,45 +159,43 @@ static void do_kind(struct store_worker *w, struct store_job *list,
 			continue;
 		/* a full group goes first: it may fail, and this job with it */
 		if (k > 0 && (k == GROUP_JOBS || total + j->n > GROUP_MAX)) {
-			do_group(w, g, k, total);
+			do_group(l, g, k, total);
 			k = 0;
 			total = 0;
 		}
-		if (w->failed) {
-			j->tried = 0;
-			j->rc = -1;
-			snprintf(j->err, sizeof(j->err),
-				 "not tried: the store failed before");
+		if (atomic_load(&l->w->failed)) {
+			not_tried(j);
 			continue;
 		}
 		g[k++] = j;
 		total += j->n;
 	}
 	if (k > 0)
-		do_group(w, g, k, total);
+		do_group(l, g, k, total);
 }
 
 static void *work(void *arg)
 {
-	struct store_worker *w = arg;
+	struct lane *l = arg;
+	struct store_worker *w = l->w;
 	struct store_job *list, **tail;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (w->todo == NULL && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->todo == NULL)
+		while (l->todo == NULL && !w->stop)
+			pthread_cond_wait(&l->cond, &w->lock);
+		if (l->todo == NULL)
 			break;
-		list = w->todo;
-		tail = w->todo_tail;
-		w->todo = NULL;
-		w->todo_tail = &w->todo;
+		list = l->todo;
+		tail = l->todo_tail;
+		l->todo = NULL;
+		l->todo_tail = &l->todo;
 		pthread_mutex_unlock(&w->lock);
 
-		do_kind(w, list, STORE_JOB_CLAIM);
-		do_kind(w, list, STORE_JOB_FINISH);
-		do_kind(w, list, STORE_JOB_RELEASE);
-		do_kind(w, list, STORE_JOB_HOLD);
+		do_kind(l, list, STORE_JOB_CLAIM);
+		do_kind(l, list, STORE_JOB_FINISH);
+		do_kind(l, list, STORE_JOB_RELEASE);
+		do_kind(l, list, STORE_JOB_HOLD);
 
 		pthread_mutex_lock(&w->lock);
 		*w->done_tail = list;
@@ -192,34 +209,46 @@ static void *work(void *arg)
 	return NULL;
 }
 
-struct store_worker *store_worker_start(struct store *s, void (*wake)(void *),
-					void *wake_arg, char *err,
-					size_t errlen)
+struct store_worker *store_worker_start(struct store *claims,
+					struct store *outcomes,
+					void (*wake)(void *), void *wake_arg,
+					char *err, size_t errlen)
 {
 	struct store_worker *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
-	int rc;
+	unsigned i;
+	int rc = 0;
 
 	if (w == NULL) {
 		snprintf(err, errlen,
 			 "out of memory starting the store worker");
 		return NULL;
 	}
-	w->store = s;
 	w->wake = wake;
 	w->wake_arg = wake_arg;
-	w->todo_tail = &w->todo;
 	w->done_tail = &w->done;
+	atomic_init(&w->failed, 0);
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	w->nlanes = outcomes ? 2 : 1;
+	w->lanes[0].store = claims;
+	w->lanes[1].store = outcomes;
+	for (i = 0; i < 2; i++) {
+		w->lanes[i].w = w;
+		w->lanes[i].todo_tail = &w->lanes[i].todo;
+		pthread_cond_init(&w->lanes[i].cond, NULL);
+	}
 	/*
-	 * The thread blocks every signal it can: SIGINT, SIGTERM, SIGHUP go
-	 * to the main thread as before (its loop watches them), and no store
-	 * call is cut short by EINTR.
+	 * The threads block every signal they can: SIGINT, SIGTERM, SIGHUP
+	 * go to the main thread as before (its loop watches them), and no
+	 * store call is cut short by EINTR.
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, work, w);
+	for (i = 0; i < w->nlanes && rc == 0; i++) {
+		rc = pthread_create(&w->lanes[i].thread, NULL, work,
+				    &w->lanes[i]);
+		w->lanes[i].running = rc == 0;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen,
@@ -228,17 +257,20 @@ struct store_worker *store_worker_start(struct store *s, void (*wake)(void *),
 		store_worker_free(w);
 		return NULL;
 	}
-	w->running = 1;
 	return w;
 }
 
 void store_worker_submit(struct store_worker *w, struct store_job *j)
 {
+	struct lane *l = &w->lanes[0];
+
+	if (w->nlanes == 2 && j->kind != STORE_JOB_CLAIM)
+		l = &w->lanes[1];
 	j->next = NULL;
 	pthread_mutex_lock(&w->lock);
-	*w->todo_tail = j;
-	w->todo_tail = &j->next;
-	pthread_cond_signal(&w->cond);
+	*l->todo_tail = j;
+	l->todo_tail = &j->next;
+	pthread_cond_signal(&l->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -260,25 +292,36 @@ struct store_job *store_worker_take(struct store_worker *w)
 
 void store_worker_stop(struct store_worker *w)
 {
-	if (w == NULL || !w->running)
+	unsigned i;
+
+	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stop = 1;
-	pthread_cond_signal(&w->cond);
+	for (i = 0; i < 2; i++)
+		pthread_cond_signal(&w->lanes[i].cond);
 	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	w->running = 0;
+	for (i = 0; i < 2; i++) {
+		if (!w->lanes[i].running)
+			continue;
+		pthread_join(w->lanes[i].thread, NULL);
+		w->lanes[i].running = 0;
+	}
 }
 
 void store_worker_free(struct store_worker *w)
 {
+	unsigned i;
+
 	if (w == NULL)
 		return;
 	store_worker_stop(w);
 	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	free(w->ids);
-	free(w->claims);
-	free(w->results);
+	for (i = 0; i < 2; i++) {
+		pthread_cond_destroy(&w->lanes[i].cond);
+		free(w->lanes[i].ids);
+		free(w->lanes[i].claims);
+		free(w->lanes[i].results);
+	}
 	free(w);
 }

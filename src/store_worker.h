@@ -20,6 +20,14 @@
  * later job comes back failed, untried (rc -1, tried 0), so that a dead
  * database costs one reconnect_timeout, not one per job.  The caller
  * tries once more itself after store_worker_stop(), as before the worker.
+ *
+ * Given a second connection to the same store, the worker runs a second
+ * thread on it for the outcomes (finish, release, hold) while the first
+ * does the claims: a database server then works on both at once, where
+ * one connection is served one statement after the other (MySQL: a
+ * claim batch and an outcome batch each take about as long as sending
+ * them at -j 32).  No order is lost by it: an id's outcome or release is
+ * only submitted after its claim came back.
  */
 #ifndef SENDER_STORE_WORKER_H
 #define SENDER_STORE_WORKER_H
@@ -56,12 +64,15 @@ struct store_job {
 struct store_worker;
 
 /*
- * Start the thread that calls s from now on.  NULL with err on failure
- * (then s is still the caller's to call).
+ * Start the thread that calls claims from now on for every job, or for
+ * the claims alone when outcomes (a second connection to the same store,
+ * or NULL) is given a thread of its own.  NULL with err on failure (then
+ * the stores are still the caller's to call).
  */
-struct store_worker *store_worker_start(struct store *s, void (*wake)(void *),
-					void *wake_arg, char *err,
-					size_t errlen);
+struct store_worker *store_worker_start(struct store *claims,
+					struct store *outcomes,
+					void (*wake)(void *), void *wake_arg,
+					char *err, size_t errlen);
 
 /* Hand a job over; it comes back from store_worker_take(). */
 void store_worker_submit(struct store_worker *w, struct store_job *j);
@@ -70,8 +81,8 @@ void store_worker_submit(struct store_worker *w, struct store_job *j);
 struct store_job *store_worker_take(struct store_worker *w);
 
 /*
- * Do every job submitted, then end the thread: the store is the caller's
- * again.  Jobs not yet taken can still be taken.  NULL-safe.
+ * Do every job submitted, then end the threads: the stores are the
+ * caller's again.  Jobs not yet taken can still be taken.  NULL-safe.
  */
 void store_worker_stop(struct store_worker *w);
 

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import (assert_json_summary, assert_refused, assert_ts_between,
+                      killed_on_exit, result_of, wait_for,
                       free_port, only_store, utc_now, write_letters)
 
 SPEC_DDL = """CREATE TABLE `%s` (
@@ -411,7 +412,12 @@ class CuttingProxy:
     # claims table says they are this run's own (before it, they stayed
     # behind as held by another run)
     (b"COMMIT", True, False),
-    (b"ON DUPLICATE KEY", True, False),  # results written, answer lost
+    # the claims' owner rows written, answer lost
+    (b"ON DUPLICATE KEY", True, False),
+    # outcomes (their UPDATE, on the second connection) written, answer
+    # lost; and the statement that deletes their claims' rows
+    (b"SET ts = ", True, False),
+    (b"DELETE c FROM", True, False),
 ])
 def test_connection_cut_mid_statement(my, sender, mock, tmp_path, pattern,
                                       after, held):
@@ -443,3 +449,105 @@ def test_connection_cut_mid_statement(my, sender, mock, tmp_path, pattern,
     else:
         assert not left and r.code == 0, r
         assert_json_summary(r, delivered=n, requests=n)
+
+
+# ------------------------------------------------- the second connection
+
+def make_user(my, max_connections=0):
+    """A user of this test alone, so that its connections can be counted;
+    dropped at the end by drop_user()."""
+    name = "u_" + my.tag
+    my.server.sql("CREATE USER '%s'@'localhost' IDENTIFIED BY 'pw-%s' "
+                  "WITH MAX_USER_CONNECTIONS %d" % (name, name,
+                                                    max_connections))
+    my.server.sql("GRANT ALL ON sender.* TO '%s'@'localhost'" % name)
+    return name
+
+
+def drop_user(my, name):
+    my.server.sql("DROP USER IF EXISTS '%s'@'localhost'" % name)
+
+
+def connections_of(my, user):
+    (n,), = my.server.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                          " WHERE USER = '%s'" % user)
+    return int(n)
+
+
+def test_outcomes_go_through_a_second_connection(my, sender, mock, tmp_path):
+    """A run holds two connections to the server, claims on one and
+    outcomes on the other (the server works on both at once), and records
+    every letter exactly as with one."""
+    user = make_user(my)
+    try:
+        m = mock("--latency-ms", 50)
+        n = 200
+        text = sender.config(m.url).replace(
+            my.config_section(),
+            my.config_section(user=user, password="pw-" + user))
+        path = write_letters(tmp_path / "a.xml", range(1, n + 1))
+        p, out, err = sender.popen([path, "-j", 4, "--json"], config=text)
+        seen = set()
+        with killed_on_exit(p):
+            while p.poll() is None:
+                seen.add(connections_of(my, user))
+                time.sleep(0.05)
+        r = result_of(p, out, err)
+    finally:
+        drop_user(my, user)
+    assert r.code == 0, r
+    assert max(seen) == 2, (seen, r)
+    assert max(m.posts_per_id().values()) == 1
+    rows = my.rows()
+    assert sorted(rows) == list(range(1, n + 1))
+    assert all(ts is not None and st == 1 for ts, st in rows.values()), rows
+    assert not my.claimed_ids()
+    assert_json_summary(r, delivered=n, requests=n)
+
+
+def test_one_connection_when_a_second_is_refused(my, sender, mock,
+                                                 tmp_path):
+    """The server refuses a second connection (max_user_connections 1):
+    the run says so and records its outcomes through the one it has."""
+    user = make_user(my, max_connections=1)
+    try:
+        m = mock()
+        n = 50
+        text = sender.config(m.url).replace(
+            my.config_section(),
+            my.config_section(user=user, password="pw-" + user))
+        r = sender.run([write_letters(tmp_path / "a.xml", range(1, n + 1)),
+                        "-v", "--json"], config=text)
+    finally:
+        drop_user(my, user)
+    assert r.code == 0, r
+    assert "outcomes go through the one connection" in r.err, r
+    assert "max_user_connections" in r.err, r
+    rows = my.rows()
+    assert sorted(rows) == list(range(1, n + 1))
+    assert all(ts is not None and st == 1 for ts, st in rows.values()), rows
+    assert not my.claimed_ids()
+    assert_json_summary(r, delivered=n, requests=n)
+
+
+def test_outcome_for_a_record_deleted_meanwhile_is_kept(my, sender, mock,
+                                                       tmp_path):
+    """Outcomes are written by an UPDATE of their ids; a record deleted by
+    hand while its letter was out matches nothing there, and is written
+    anyway: an answer of the API is never dropped."""
+    m = mock("--latency-ms", 300)
+    ids = list(range(1, 21))
+    p, out, err = sender.popen([write_letters(tmp_path / "a.xml", ids),
+                                "-j", 20], api_url=m.url)
+    with killed_on_exit(p):
+        assert wait_for(lambda: len(my.claimed_ids()) == len(ids), 10), \
+            "the claims never appeared"
+        my.query("DELETE FROM `%s` WHERE id IN (3, 7)" % my.table)
+        p.wait(timeout=60)
+    r = result_of(p, out, err)
+    assert r.code == 0, r
+    rows = my.rows()
+    assert sorted(rows) == ids
+    assert all(ts is not None and st == 1 for ts, st in rows.values()), rows
+    assert my.query("SELECT COUNT(*) FROM `%s_claims`" % my.table) == \
+        ((0,),)

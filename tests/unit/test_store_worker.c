@@ -3,7 +3,9 @@
  * they went in, with the claims filled in (also when the worker does
  * several in one store call); the caller is woken for each; after a
  * failed call the later jobs come back untried and the store is the
- * caller's again after store_worker_stop().
+ * caller's again after store_worker_stop().  Given a second connection,
+ * claims go through the first and outcomes through the second, and a
+ * failure on either stops both.
  */
 #include "cfg.h"
 #include "harness.h"
@@ -94,7 +96,7 @@ static void test_jobs_back_in_order_with_claims(void)
 	if (s == NULL)
 		return;
 	atomic_store(&wakes, 0);
-	w = store_worker_start(s, on_wake, NULL, err, sizeof(err));
+	w = store_worker_start(s, NULL, on_wake, NULL, err, sizeof(err));
 	if (!CHECK(w != NULL))
 		goto out;
 	claim_job(&a, a_ids, a_out, 3);
@@ -161,7 +163,7 @@ static void test_after_a_failure_jobs_come_back_untried(void)
 	    !CHECK_INT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
 			  SQLITE_OK))
 		goto out;
-	w = store_worker_start(s, NULL, NULL, err, sizeof(err));
+	w = store_worker_start(s, NULL, NULL, NULL, err, sizeof(err));
 	if (!CHECK(w != NULL))
 		goto out;
 	claim_job(&a, a_ids, a_out, 1);
@@ -189,9 +191,117 @@ out:
 	cfg_release(&cfg);
 }
 
+/* What the SQLite file at name says of id: "ts NULL", "ts set", "none". */
+static const char *record_of(const char *name, uint32_t id)
+{
+	static char what[16];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	snprintf(what, sizeof(what), "error");
+	if (sqlite3_open(h_tmp(name), &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT ts IS NULL FROM results WHERE id = ?",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		switch (sqlite3_step(st)) {
+		case SQLITE_ROW:
+			snprintf(what, sizeof(what), "%s",
+				 sqlite3_column_int(st, 0) ? "ts NULL"
+							   : "ts set");
+			break;
+		case SQLITE_DONE: snprintf(what, sizeof(what), "none"); break;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return what;
+}
+
+/*
+ * The second connection goes to another file here, so that where each
+ * job went can be seen: claims in the first, outcomes in the second.
+ */
+static void test_second_connection_takes_the_outcomes(void)
+{
+	struct cfg cfg_a, cfg_b;
+	struct store *a = open_store(&cfg_a, "worker_lane_a.db", "1");
+	struct store *b = open_store(&cfg_b, "worker_lane_b.db", "1");
+	struct store_worker *w = NULL;
+	sqlite3 *db = NULL;
+	uint32_t ids[] = { 20, 21 }, rel[] = { 21 }, later[] = { 22 };
+	enum claim out[2], later_out[1];
+	struct store_result r[1] = { { 20, NOW, 1, 1, NULL } };
+	struct store_job c, f, rl, f2, c2;
+
+	if (a == NULL || b == NULL)
+		goto out;
+	/* B already holds claims on 20 and 21, as A will */
+	if (!CHECK_INT_EQ(store_claim(b, ids, 2, out, err, sizeof(err)), 0))
+		goto out;
+	w = store_worker_start(a, b, NULL, NULL, err, sizeof(err));
+	if (!CHECK(w != NULL))
+		goto out;
+	claim_job(&c, ids, out, 2);
+	store_worker_submit(w, &c);
+	CHECK(take(w) == &c);
+	CHECK_INT_EQ(c.rc, 0);
+	CHECK_INT_EQ(out[0], CLAIM_OK);
+	CHECK_INT_EQ(out[1], CLAIM_OK);
+
+	memset(&f, 0, sizeof(f));
+	f.kind = STORE_JOB_FINISH;
+	f.results = r;
+	f.n = 1;
+	memset(&rl, 0, sizeof(rl));
+	rl.kind = STORE_JOB_RELEASE;
+	rl.ids = rel;
+	rl.n = 1;
+	store_worker_submit(w, &f);
+	store_worker_submit(w, &rl);
+	CHECK(take(w) != NULL);
+	CHECK(take(w) != NULL);
+	CHECK_INT_EQ(f.rc, 0);
+	CHECK_INT_EQ(rl.rc, 0);
+	CHECK_STR_EQ(record_of("worker_lane_a.db", 20), "ts NULL");
+	CHECK_STR_EQ(record_of("worker_lane_a.db", 21), "ts NULL");
+	CHECK_STR_EQ(record_of("worker_lane_b.db", 20), "ts set");
+	CHECK_STR_EQ(record_of("worker_lane_b.db", 21), "none");
+
+	/* an outcome batch fails on the second: the first stops too */
+	if (!CHECK_INT_EQ(sqlite3_open(h_tmp("worker_lane_b.db"), &db),
+			  SQLITE_OK) ||
+	    !CHECK_INT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+			  SQLITE_OK))
+		goto out;
+	f2 = f;
+	store_worker_submit(w, &f2);
+	CHECK(take(w) == &f2);
+	CHECK_INT_EQ(f2.rc, -1);
+	CHECK_INT_EQ(f2.tried, 1);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	claim_job(&c2, later, later_out, 1);
+	store_worker_submit(w, &c2);
+	CHECK(take(w) == &c2);
+	CHECK_INT_EQ(c2.rc, -1);
+	CHECK_INT_EQ(c2.tried, 0);
+	CHECK_CONTAINS(c2.err, "not tried");
+	CHECK_STR_EQ(record_of("worker_lane_a.db", 22), "none");
+out:
+	store_worker_free(w);
+	sqlite3_close(db);
+	store_close(a);
+	store_close(b);
+	if (a)
+		cfg_release(&cfg_a);
+	if (b)
+		cfg_release(&cfg_b);
+}
+
 static const struct h_test tests[] = {
 	TEST(test_jobs_back_in_order_with_claims),
 	TEST(test_after_a_failure_jobs_come_back_untried),
+	TEST(test_second_connection_takes_the_outcomes),
 	{ 0 },
 };
 
