@@ -37,10 +37,10 @@ enum exit_status {
 };
 
 /* The most letters ever claimed per store round trip. */
-#define CLAIM_BATCH_MAX 4096
+#define CLAIM_BATCH_MAX 2048
 
 /* The most outcomes written per store round trip. */
-#define OUTCOME_BATCH 4096
+#define OUTCOME_BATCH 2048
 
 static volatile sig_atomic_t signals_seen, first_signal;
 static volatile sig_atomic_t resizes_seen; /* SIGWINCH: redraw the line */
