@@ -468,6 +468,24 @@ def drop_user(my, name):
     my.server.sql("DROP USER IF EXISTS '%s'@'localhost'" % name)
 
 
+def config_as(my, sender, url, user):
+    """sender's configuration for url, connecting as user."""
+    return sender.config(url).replace(
+        my.config_section(),
+        my.config_section(user=user, password="pw-" + user))
+
+
+def assert_all_delivered_once(my, m, r, n):
+    """Letters 1..n: each POSTed once, recorded delivered, no claim left."""
+    assert r.code == 0, r
+    assert max(m.posts_per_id().values()) == 1
+    rows = my.rows()
+    assert sorted(rows) == list(range(1, n + 1))
+    assert all(ts is not None and st == 1 for ts, st in rows.values()), rows
+    assert not my.claimed_ids()
+    assert_json_summary(r, delivered=n, requests=n)
+
+
 def connections_of(my, user):
     (n,), = my.server.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST"
                           " WHERE USER = '%s'" % user)
@@ -482,11 +500,9 @@ def test_outcomes_go_through_a_second_connection(my, sender, mock, tmp_path):
     try:
         m = mock("--latency-ms", 50)
         n = 200
-        text = sender.config(m.url).replace(
-            my.config_section(),
-            my.config_section(user=user, password="pw-" + user))
         path = write_letters(tmp_path / "a.xml", range(1, n + 1))
-        p, out, err = sender.popen([path, "-j", 4, "--json"], config=text)
+        p, out, err = sender.popen([path, "-j", 4, "--json"],
+                                   config=config_as(my, sender, m.url, user))
         seen = set()
         with killed_on_exit(p):
             while p.poll() is None:
@@ -495,14 +511,8 @@ def test_outcomes_go_through_a_second_connection(my, sender, mock, tmp_path):
         r = result_of(p, out, err)
     finally:
         drop_user(my, user)
-    assert r.code == 0, r
     assert max(seen) == 2, (seen, r)
-    assert max(m.posts_per_id().values()) == 1
-    rows = my.rows()
-    assert sorted(rows) == list(range(1, n + 1))
-    assert all(ts is not None and st == 1 for ts, st in rows.values()), rows
-    assert not my.claimed_ids()
-    assert_json_summary(r, delivered=n, requests=n)
+    assert_all_delivered_once(my, m, r, n)
 
 
 def test_one_connection_when_a_second_is_refused(my, sender, mock,
@@ -513,21 +523,14 @@ def test_one_connection_when_a_second_is_refused(my, sender, mock,
     try:
         m = mock()
         n = 50
-        text = sender.config(m.url).replace(
-            my.config_section(),
-            my.config_section(user=user, password="pw-" + user))
         r = sender.run([write_letters(tmp_path / "a.xml", range(1, n + 1)),
-                        "-v", "--json"], config=text)
+                        "-v", "--json"],
+                       config=config_as(my, sender, m.url, user))
     finally:
         drop_user(my, user)
-    assert r.code == 0, r
     assert "outcomes go through the one connection" in r.err, r
     assert "max_user_connections" in r.err, r
-    rows = my.rows()
-    assert sorted(rows) == list(range(1, n + 1))
-    assert all(ts is not None and st == 1 for ts, st in rows.values()), rows
-    assert not my.claimed_ids()
-    assert_json_summary(r, delivered=n, requests=n)
+    assert_all_delivered_once(my, m, r, n)
 
 
 def test_outcome_for_a_record_deleted_meanwhile_is_kept(my, sender, mock,

@@ -145,6 +145,15 @@ out:
 	cfg_release(&cfg);
 }
 
+/* Another connection to the file holds its write lock: 1, or 0. */
+static int lock_file(const char *name, sqlite3 **db)
+{
+	return CHECK_INT_EQ(sqlite3_open(h_tmp(name), db), SQLITE_OK) &&
+	       CHECK_INT_EQ(
+		       sqlite3_exec(*db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+		       SQLITE_OK);
+}
+
 static void test_after_a_failure_jobs_come_back_untried(void)
 {
 	struct cfg cfg;
@@ -158,10 +167,7 @@ static void test_after_a_failure_jobs_come_back_untried(void)
 	if (s == NULL)
 		return;
 	/* another connection holds the write lock: the claim fails */
-	if (!CHECK_INT_EQ(sqlite3_open(h_tmp("worker_fail.db"), &db),
-			  SQLITE_OK) ||
-	    !CHECK_INT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-			  SQLITE_OK))
+	if (!lock_file("worker_fail.db", &db))
 		goto out;
 	w = store_worker_start(s, NULL, NULL, NULL, err, sizeof(err));
 	if (!CHECK(w != NULL))
@@ -269,10 +275,7 @@ static void test_second_connection_takes_the_outcomes(void)
 	CHECK_STR_EQ(record_of("worker_lane_b.db", 21), "none");
 
 	/* an outcome batch fails on the second: the first stops too */
-	if (!CHECK_INT_EQ(sqlite3_open(h_tmp("worker_lane_b.db"), &db),
-			  SQLITE_OK) ||
-	    !CHECK_INT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-			  SQLITE_OK))
+	if (!lock_file("worker_lane_b.db", &db))
 		goto out;
 	f2 = f;
 	store_worker_submit(w, &f2);
