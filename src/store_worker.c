@@ -42,6 +42,12 @@ struct store_worker {
 	/* under lock: jobs done, and the order to end */
 	struct store_job *done, **done_tail;
 	int stop;
+	/*
+	 * Whether done holds a job: set and cleared under lock, read without
+	 * it by store_worker_take(), which the caller's loop calls every turn
+	 * and which mostly finds nothing.
+	 */
+	atomic_int has_done;
 	/* a store call failed, on either lane: call the store no more */
 	atomic_int failed;
 	struct lane lanes[2];
@@ -200,6 +206,7 @@ static void *work(void *arg)
 		pthread_mutex_lock(&w->lock);
 		*w->done_tail = list;
 		w->done_tail = tail;
+		atomic_store(&w->has_done, 1);
 		pthread_mutex_unlock(&w->lock);
 		if (w->wake)
 			w->wake(w->wake_arg);
@@ -228,6 +235,7 @@ struct store_worker *store_worker_start(struct store *claims,
 	w->wake_arg = wake_arg;
 	w->done_tail = &w->done;
 	atomic_init(&w->failed, 0);
+	atomic_init(&w->has_done, 0);
 	pthread_mutex_init(&w->lock, NULL);
 	w->nlanes = outcomes ? 2 : 1;
 	w->lanes[0].store = claims;
@@ -278,12 +286,16 @@ struct store_job *store_worker_take(struct store_worker *w)
 {
 	struct store_job *j;
 
+	if (!atomic_load(&w->has_done))
+		return NULL; /* a job done meanwhile is taken next turn */
 	pthread_mutex_lock(&w->lock);
 	j = w->done;
 	if (j) {
 		w->done = j->next;
-		if (w->done == NULL)
+		if (w->done == NULL) {
 			w->done_tail = &w->done;
+			atomic_store(&w->has_done, 0);
+		}
 		j->next = NULL;
 	}
 	pthread_mutex_unlock(&w->lock);
