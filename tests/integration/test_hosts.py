@@ -728,7 +728,12 @@ def test_wait_sends_what_the_other_run_releases(store, sender, mock,
     assert rw.code == 0, rw
     sa, sw = ra.json(), rw.json()
     assert sa["delivered"] > 0 and sa["deferred"] > 0, ra
-    assert sw["done_elsewhere"] == sa["delivered"], (ra, rw)
+    # what the first run finished before the waiting one first looked
+    # comes back done at once (skipped); what it finished while the other
+    # waited (its drain on SIGTERM at least) is done_elsewhere.  Under
+    # valgrind the waiting run starts late enough to meet both kinds.
+    assert sw["skipped"] == sa["delivered"], (ra, rw)
+    assert 0 < sw["done_elsewhere"] <= sa["delivered"], (ra, rw)
     assert sw["delivered"] == len(ids) - sa["delivered"], rw
     posts = slow.posts_per_id() + fast.posts_per_id()
     assert set(posts) == set(ids) and set(posts.values()) == {1}, posts
