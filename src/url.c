@@ -39,6 +39,19 @@ int url_check(const char *url, char *err, size_t errlen)
 			 scheme ? scheme : "");
 		goto out;
 	}
+	/*
+	 * libcurl reads "http:/host" and "http:///host" as "http://host/"
+	 * (as browsers do): a slash too few or too many is a typo, and the
+	 * host it finds may not be the one meant.
+	 */
+	if (strncmp(url + strlen(scheme), "://", 3) != 0 ||
+	    url[strlen(scheme) + 3] == '/' || url[strlen(scheme) + 3] == '\\') {
+		snprintf(err, errlen,
+			 "it is not a URL (the host must follow '%.20s://', "
+			 "with two slashes)",
+			 scheme);
+		goto out;
+	}
 	if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    host[0] == '\0') {
 		snprintf(err, errlen, "it names no host");

@@ -49,6 +49,12 @@ static void test_url_check(void)
 	CHECK_INT_EQ(url_check("file:///etc/passwd", err, sizeof(err)), -1);
 	CHECK_INT_EQ(url_check("dict://host/", err, sizeof(err)), -1);
 	CHECK_INT_EQ(url_check("http://", err, sizeof(err)), -1);
+	/* libcurl takes these for http://host/: a slash too few or many */
+	CHECK_INT_EQ(url_check("http:///nohost", err, sizeof(err)), -1);
+	CHECK(strstr(err, "two slashes") != NULL);
+	CHECK_INT_EQ(url_check("http:/host/api", err, sizeof(err)), -1);
+	CHECK_INT_EQ(url_check("HTTPS:///host/api", err, sizeof(err)), -1);
+	CHECK_INT_EQ(url_check("https://host/a///b", err, sizeof(err)), 0);
 }
 
 static const struct h_test tests[] = {
