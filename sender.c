@@ -637,17 +637,27 @@ static int early_json(const struct options *o, int rc, const char *why)
  * (store_second_connection()), or NULL: without it the run records them
  * on the first, as it always could, so a failure here is only noted.
  */
+/* The store that key 'backend' of [store] names (checked by then), opened. */
+static struct store *open_configured_store(const struct cfg *cfg,
+					   const struct store_owner *owner,
+					   char *err, size_t errlen)
+{
+	return store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
+			  owner, err, errlen);
+}
+
 static struct store *open_outcomes(struct store *store, const struct cfg *cfg,
 				   const struct store_owner *owner,
 				   struct log *log)
 {
+	struct store_owner same = *owner;
 	struct store *second;
 	char err[1024];
 
 	if (!store_second_connection(store))
 		return NULL;
-	second = store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
-			    owner, err, sizeof(err));
+	same.schema_ready = 1; /* the first connection saw to it */
+	second = open_configured_store(cfg, &same, err, sizeof(err));
 	if (second == NULL)
 		log_event(log, LOG_INFO, EV_STORAGE, -1,
 			  "%s; outcomes go through the one connection", err);
@@ -724,8 +734,7 @@ static int send_files(const struct options *o, const struct cfg *cfg,
 	}
 	ro.report = report;
 	if (!o->dry_run) {
-		store = store_open(store_find(cfg_str(cfg, "store", "backend")),
-				   cfg, &owner, err, sizeof(err));
+		store = open_configured_store(cfg, &owner, err, sizeof(err));
 		if (store == NULL) {
 			log_error(log, "%s; nothing was sent", err);
 			report_close(report);
@@ -923,8 +932,7 @@ static int replay(const struct options *o, const struct cfg *cfg,
 		log_error(log, "%s", err);
 		return EXIT_INPUT;
 	}
-	store = store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
-			   &owner, err, sizeof(err));
+	store = open_configured_store(cfg, &owner, err, sizeof(err));
 	if (store == NULL) {
 		log_error(log, "%s; the journal is kept", err);
 		journal_close(j);

@@ -96,6 +96,11 @@ struct store_owner {
 	 * store not there yet is no error: totals says so in `absent`.
 	 */
 	int read_only;
+	/*
+	 * A second connection of a run whose first one has made or checked
+	 * the schema already: a backend may skip that step.
+	 */
+	int schema_ready;
 };
 
 /* What `sender --status` shows; -1 where a backend cannot tell. */

@@ -921,6 +921,12 @@ static const char *status_sql(int status)
 	return status < 0 ? "NULL" : status ? "1" : "0";
 }
 
+/* Whether outcome r has key's ts and delivery_status. */
+static int has_key(const struct store_result *r, const struct outcome_key *key)
+{
+	return r->ts == key->ts && r->status == key->status;
+}
+
 /* The distinct keys of r[0..n), or 0 if there are more than max. */
 static size_t outcome_keys(const struct store_result *r, size_t n,
 			   struct outcome_key *keys, size_t max)
@@ -929,8 +935,7 @@ static size_t outcome_keys(const struct store_result *r, size_t n,
 
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < count; k++)
-			if (keys[k].ts == r[i].ts &&
-			    keys[k].status == r[i].status)
+			if (has_key(&r[i], &keys[k]))
 				break;
 		if (k == count) {
 			if (count == max)
@@ -958,7 +963,7 @@ static int upsert_outcomes(struct store_mysql *m, const struct store_result *r,
 	sql_reset(m);
 	addf(m, "INSERT INTO `%s` (id, ts, delivery_status) VALUES ", m->table);
 	for (i = 0; i < n; i++) {
-		if (key && (r[i].ts != key->ts || r[i].status != key->status))
+		if (key && !has_key(&r[i], key))
 			continue;
 		store_format_ts(r[i].ts, ts);
 		addf(m, "%s(%" PRIu32 ",'%s',%s)", rows++ ? "," : "", r[i].id,
@@ -987,7 +992,7 @@ static int update_outcomes(struct store_mysql *m, const struct store_result *r,
 	addf(m, "UPDATE `%s` SET ts = '%s', delivery_status = %s WHERE id IN (",
 	     m->table, ts, status_sql(key->status));
 	for (i = 0; i < n; i++)
-		if (r[i].ts == key->ts && r[i].status == key->status)
+		if (has_key(&r[i], key))
 			addf(m, "%s%" PRIu32, rows++ ? "," : "", r[i].id);
 	add(m, ")");
 	if (run_sql(m) < 0)
@@ -1670,9 +1675,12 @@ static struct store *mysql_open(const struct cfg *cfg,
 		connect_error(m, cfg, err, errlen);
 		goto fail;
 	}
-	if (owner->read_only ? look_for_table(m, err, errlen) < 0
-			     : ensure_table(m, err, errlen) < 0)
+	if (owner->read_only) {
+		if (look_for_table(m, err, errlen) < 0)
+			goto fail;
+	} else if (!owner->schema_ready && ensure_table(m, err, errlen) < 0) {
 		goto fail;
+	}
 	return &m->net.base;
 fail:
 	mysql_close_store(&m->net.base);

@@ -515,6 +515,27 @@ def test_outcomes_go_through_a_second_connection(my, sender, mock, tmp_path):
     assert_all_delivered_once(my, m, r, n)
 
 
+def test_second_connection_leaves_the_schema_alone(my, sender, mock,
+                                                   tmp_path):
+    """The second connection of a run does not check or create the tables
+    again: the first one did (one CREATE TABLE IF NOT EXISTS a run, that
+    of the claims table, once the results table is there)."""
+    m = mock()
+    path = write_letters(tmp_path / "a.xml", range(1, 11))
+
+    def creates():
+        return int(my.query("SELECT VARIABLE_VALUE FROM "
+                            "information_schema.GLOBAL_STATUS WHERE "
+                            "VARIABLE_NAME = 'COM_CREATE_TABLE'")[0][0])
+
+    assert sender.run([path], api_url=m.url).code == 0
+    before = creates()
+    r = sender.run([path, "-v", "--json"], api_url=m.url)
+    assert r.code == 0, r
+    assert "one connection" not in r.err, r  # there were two
+    assert creates() - before == 1, r
+
+
 def test_one_connection_when_a_second_is_refused(my, sender, mock,
                                                  tmp_path):
     """The server refuses a second connection (max_user_connections 1):
