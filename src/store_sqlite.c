@@ -307,12 +307,31 @@ static int create_private(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * SQLite counts every allocation it makes under one process-wide mutex
+ * (SQLITE_CONFIG_MEMSTATUS), for sqlite3_memory_used() and a soft heap
+ * limit, neither of which sender asks for; a claim or an outcome row
+ * takes several.  The setting must come before SQLite initialises, so at
+ * the first open, which is on the main thread; later it is refused, and
+ * harmless.
+ */
+static void sqlite_global_init(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static struct store *sqlite_open(const struct cfg *cfg,
 				 const struct store_owner *owner, char *err,
 				 size_t errlen)
 {
 	struct store_sqlite *q = calloc(1, sizeof(*q));
 
+	sqlite_global_init();
 	if (q == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
