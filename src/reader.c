@@ -413,6 +413,12 @@ static int utf8_valid(const unsigned char *s, size_t n)
 			i++;
 			continue;
 		}
+		/* two bytes (Latin, Greek, Cyrillic ...): never overlong */
+		if (s[i] >= 0xc2 && s[i] <= 0xdf && n - i > 1 &&
+		    (s[i + 1] & 0xc0) == 0x80) {
+			i += 2;
+			continue;
+		}
 		if (s[i] >= 0xc2 && s[i] <= 0xdf)
 			need = 1, min = 0x80, cp = s[i] & 0x1f;
 		else if (s[i] >= 0xe0 && s[i] <= 0xef)

@@ -487,6 +487,36 @@ static void test_bad_bytes(void)
 	}
 }
 
+/*
+ * libxml2 2.9 passes bytes in CDATA that are not UTF-8: the letter is
+ * invalid, the run goes on.  Valid 2-, 3- and 4-byte forms pass.
+ */
+static void test_cdata_utf8(void)
+{
+	static const char text[] =
+		"<e><email id=\"1\"><to>a</to><subject><![CDATA[\xc0\xaf]]>"
+		"</subject></email>\n"
+		"<email id=\"2\"><to>b</to><subject><![CDATA[\xe0\x80\xaf]]>"
+		"</subject></email>\n"
+		"<email id=\"3\"><to>c</to><subject><![CDATA[\xf0\x80\x80\xaf]]>"
+		"</subject></email>\n"
+		"<email id=\"4\"><to>d</to><subject><![CDATA[\xd0\x9f\xc2"
+		"\xa9\xe2\x82\xac\xf0\x9f\x98\x80]]></subject></email>\n"
+		"</e>\n";
+	const char *path = h_tmp("cdata.xml");
+	struct reader *r;
+
+	h_write(path, text, sizeof(text) - 1);
+	if ((r = open_path(path)) == NULL)
+		return;
+	NEXT_STATUS(r, READER_INVALID); /* "/" as an overlong 2-byte form */
+	NEXT_STATUS(r, READER_INVALID); /* and as an overlong 3-byte one */
+	NEXT_STATUS(r, READER_INVALID); /* and a 4-byte one */
+	NEXT_LETTER(r, 4, "d", "\xd0\x9f\xc2\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	NEXT_STATUS(r, READER_END);
+	reader_free(r);
+}
+
 static double cpu_seconds(void)
 {
 	struct rusage ru;
@@ -822,6 +852,7 @@ static const struct h_test tests[] = {
 	TEST(test_empty_and_directory),
 	TEST(test_broken_after_many),
 	TEST(test_bad_bytes),
+	TEST(test_cdata_utf8),
 	TEST(test_entity_bomb),
 	TEST(test_entity_quadratic),
 	TEST(test_external_entities),
