@@ -57,6 +57,15 @@ struct pending {
 #define AHEAD_MAX 8192
 
 /*
+ * Letters read into a claim batch in one turn of the loop while the api
+ * has requests out.  Reading and encoding a whole batch of 2,048 took
+ * about 10 ms, in which no answer was taken and no request started: the
+ * api's slots sat idle that long.  Read in slices, the batch fills over a
+ * few turns (r->filling) and the api is served in between.
+ */
+#define READ_SLICE 128
+
+/*
  * A batch for the store worker and what run keeps with it.  Every job is
  * in one place at a time: the free list, the worker, the ready list (a
  * claim back with letters to send), the batch being filled (outcomes,
@@ -100,6 +109,7 @@ struct run {
 	size_t ready_letters; /* claimed and not yet handed to the api */
 	size_t claiming;      /* letters in claim jobs at the worker */
 	unsigned outstanding; /* jobs at the worker */
+	struct job *filling;  /* claim batch being read, not yet sent */
 	size_t low;  /* claim more when claimed and claiming are this few */
 	int starved; /* the api had room while a claim was out */
 
@@ -449,6 +459,12 @@ static void begin_stop(struct run *r)
 	}
 	r->ready_tail = &r->ready;
 	r->ready_letters = 0;
+	if (r->filling) {
+		/* read, never claimed: as if the run had stopped before */
+		r->st->letters -= r->filling->sj.n;
+		job_put(r, r->filling);
+		r->filling = NULL;
+	}
 	if (r->api)
 		api_stop(r->api);
 }
@@ -700,19 +716,20 @@ static void count_left(struct run *r)
  */
 static void claim_ahead(struct run *r)
 {
-	while (!r->stopping && !r->input_done &&
-	       r->ready_letters + r->claiming <= r->low) {
-		size_t room = batch_room(r);
-		struct job *j;
+	size_t budget = READ_SLICE;
 
-		if (room == 0) {
+	while (!r->stopping && !r->input_done &&
+	       (r->filling || r->ready_letters + r->claiming <= r->low)) {
+		size_t room = batch_room(r);
+		struct job *j = r->filling;
+
+		if (room == 0 && j == NULL) {
 			/* --limit: once the claims out are back, for sure */
 			if (r->claiming == 0)
 				count_left(r);
 			return;
 		}
-		j = job_get(r, STORE_JOB_CLAIM);
-		if (j == NULL) {
+		if (j == NULL && (j = job_get(r, STORE_JOB_CLAIM)) == NULL) {
 			log_event(r->log, LOG_ERROR, EV_STORAGE, -1,
 				  "out of memory for a claim batch; nothing "
 				  "more is sent");
@@ -720,10 +737,21 @@ static void claim_ahead(struct run *r)
 			begin_stop(r);
 			return;
 		}
+		r->filling = NULL;
+		if (room > j->cap)
+			room = j->cap; /* the batch grew since it was made */
+		/* a slice a turn, unless the api has nothing to do anyway */
 		while (j->sj.n < room &&
+		       (budget > 0 || api_in_flight(r->api) == 0) &&
 		       next_letter(r, &j->letters[j->sj.n], &j->text)) {
 			j->sj.ids[j->sj.n] = j->letters[j->sj.n].id;
 			j->sj.n++;
+			if (budget > 0)
+				budget--;
+		}
+		if (j->sj.n < room && !r->input_done) {
+			r->filling = j; /* the next turn reads on */
+			return;
 		}
 		if (j->sj.n == 0) {
 			job_put(r, j);
@@ -1121,9 +1149,13 @@ static void send_all(struct run *r)
 		claim_ahead(r);
 		while (!r->stopping && r->ready && api_has_room(r->api))
 			hand_over(r);
-		/* not at the start: the first claim is always waited for */
-		if (!r->stopping && r->claiming && api_requests(r->api) &&
-		    api_has_room(r->api))
+		/*
+		 * Not at the start: the first claim is always waited for.  A
+		 * batch still being read counts as a claim out: the next one
+		 * must start earlier either way.
+		 */
+		if (!r->stopping && (r->claiming || r->filling) &&
+		    api_requests(r->api) && api_has_room(r->api))
 			r->starved = 1;
 		if (api_held(r->api) == 0 && r->ready_letters == 0 &&
 		    r->claiming == 0 && (r->input_done || r->stopping) &&

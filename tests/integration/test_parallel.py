@@ -152,6 +152,36 @@ def test_signal_stops_cleanly(store, sender, mock, tmp_path, sig, code):
     assert max(m.posts_per_id().values()) == 1
 
 
+def test_signal_while_reading_counts_each_letter_read_once(store, sender,
+                                                          mock, tmp_path):
+    """A claim batch is read a slice a turn while requests are out; a signal
+    can come while one is half read.  Its letters were never claimed and
+    count as not read: every letter counted has exactly one outcome, all
+    that was posted is recorded, and no claim is left."""
+    # -j 512 reads batches of 2,048 (16 slices).  The third wave of 512
+    # starts about 2 s in, with 512 letters left ready: the next batch
+    # is read then, a slice every turn of the loop, and with every answer
+    # a second away a turn is the loop's 100 ms wait: 1.6 s of reading.
+    m = mock("--latency-ms", 1000)
+    n = 6000
+    path = write_letters(tmp_path / "a.xml", range(1, n + 1))
+    p, out, err = sender.popen([path, "-j", 512, "--json"], api_url=m.url)
+    with killed_on_exit(p):
+        assert wait_for(lambda: m.stats()["requests"] > 1024, 60), \
+            "the third wave never started"
+        time.sleep(0.4)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    r = result_of(p, out, err)
+    assert r.code == 143, r
+    posted = m.posts_per_id()
+    assert max(posted.values()) == 1, r
+    assert set(store.rows()) == set(posted), r
+    assert_no_claims(store, r)
+    s = assert_json_summary(r, delivered=len(posted))
+    assert s["letters"] < n, r
+
+
 def test_signal_summary_on_stderr(store, sender, mock, tmp_path):
     m = mock("--latency-ms", 300)
     path = write_letters(tmp_path / "a.xml", range(1, 101))
