@@ -78,7 +78,6 @@ struct job {
 	struct buf text;	 /* claim: their bodies, back to back */
 	size_t nok, cursor;	 /* claim, once back: ours are [cursor, nok) */
 	int look;		 /* claim of --wait's held letters */
-	int claims;		 /* a claim job (sized by r->batch) */
 	long sent_ms;		 /* when it went to the worker, for -vv */
 	long first_ms;		 /* claim: when its first letter went out */
 	struct job *next;	 /* on one of run's lists */
@@ -304,7 +303,6 @@ static struct job *job_get(struct run *r, enum store_job_kind kind)
 		j = calloc(1, sizeof(*j));
 		if (j == NULL)
 			return NULL;
-		j->claims = claims;
 		buf_init(&j->text, 0);
 		j->all = r->all;
 		r->all = j; /* freed by run_release() from now on */
@@ -345,7 +343,8 @@ static void job_clear(struct job *j)
 static void job_put(struct run *r, struct job *j)
 {
 	job_clear(j);
-	if (j->claims) {
+	/* a job keeps its kind: claim jobs are sized by r->batch */
+	if (j->sj.kind == STORE_JOB_CLAIM) {
 		j->next = r->free_claims;
 		r->free_claims = j;
 	} else {
