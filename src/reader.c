@@ -400,13 +400,12 @@ static void start_field(struct reader *r, const char *name, int empty)
 }
 
 /*
- * Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
- * libxml2 2.9 lets overlong forms through in CDATA sections.
+ * Strict UTF-8 (text_utf8_seq()): libxml2 2.9 lets overlong forms through
+ * in CDATA sections.
  */
 static int utf8_valid(const unsigned char *s, size_t n)
 {
-	size_t i = 0, k, need;
-	unsigned long cp, min;
+	size_t i = 0, k;
 
 	while (i < n) {
 		if (s[i] < 0x80) {
@@ -419,24 +418,9 @@ static int utf8_valid(const unsigned char *s, size_t n)
 			i += 2;
 			continue;
 		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf)
-			need = 1, min = 0x80, cp = s[i] & 0x1f;
-		else if (s[i] >= 0xe0 && s[i] <= 0xef)
-			need = 2, min = 0x800, cp = s[i] & 0x0f;
-		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
-			need = 3, min = 0x10000, cp = s[i] & 0x07;
-		else
+		if ((k = text_utf8_seq(s + i, n - i)) == 0)
 			return 0;
-		if (n - i <= need)
-			return 0;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += need + 1;
+		i += k;
 	}
 	return 1;
 }

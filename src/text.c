@@ -50,8 +50,7 @@ int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
 /* Bytes of one escaped byte, "\\xNN". */
 #define ESCAPED_LEN (sizeof("\\x00") - 1)
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t text_utf8_seq(const unsigned char *s, size_t n)
 {
 	size_t need, i;
 	unsigned long cp;
@@ -81,26 +80,41 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
 	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
 		return 0;
-	/* C1 controls (U+0080..U+009F) act like ESC on some terminals */
-	if (cp >= 0x80 && cp <= 0x9f)
-		return 0;
 	return need;
+}
+
+/*
+ * Length of the UTF-8 sequence at s (n bytes left) that may be shown as it
+ * is, 0 if none: C1 controls (U+0080..U+009F, c2 80..c2 9f) act like ESC
+ * on some terminals.
+ */
+static size_t shown_seq(const unsigned char *s, size_t n)
+{
+	if (s[0] == 0xc2 && n > 1 && s[1] <= 0x9f)
+		return 0;
+	return text_utf8_seq(s, n);
 }
 
 size_t text_safe(char *out, size_t outlen, const char *in, size_t len)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0, o = 0, n;
 
 	if (outlen == 0)
 		return 0;
 	while (i < len) {
-		n = s[i] < 0x20 || s[i] == 0x7f ? 0 : utf8_seq(s + i, len - i);
+		n = s[i] < 0x20 || s[i] == 0x7f ? 0 : shown_seq(s + i, len - i);
 		if (n == 0) {
 			/* "\xNN": four bytes, and room for the NUL after */
 			if (o + ESCAPED_LEN >= outlen)
 				break;
-			snprintf(out + o, outlen - o, "\\x%02x", s[i]);
+			/* by hand: snprintf() was most of a letter's cost
+			 * here, for the newline after the API's "1" */
+			out[o] = '\\';
+			out[o + 1] = 'x';
+			out[o + 2] = hex[s[i] >> 4];
+			out[o + 3] = hex[s[i] & 15];
 			o += ESCAPED_LEN;
 			i++;
 			continue;

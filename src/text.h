@@ -26,6 +26,13 @@ void text_trim(const char **s, size_t *n);
 int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen);
 
 /*
+ * Length of the one UTF-8 sequence at s (n > 0 bytes left), or 0 when it
+ * is not strict UTF-8: a stray or cut sequence, an overlong form, a
+ * surrogate, past U+10FFFF.  What jansson and RFC 3629 accept, no more.
+ */
+size_t text_utf8_seq(const unsigned char *s, size_t n);
+
+/*
  * Copy len bytes of in into out (outlen > 0 bytes, always NUL-terminated)
  * as valid UTF-8 without control characters: C0 and C1 controls, DEL and
  * bytes that are not part of a valid UTF-8 sequence become "\xNN", so
