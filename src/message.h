@@ -11,9 +11,9 @@
 struct buf;
 
 /*
- * What encoding needs and keeps from letter to letter (jansson's object,
- * the JSON text's buffer, the URL-encoding table), so that a letter costs
- * no allocation of its own.  One thread at a time.
+ * What encoding keeps from letter to letter: each byte's escape, made
+ * once.  A letter costs no allocation of its own.  Read only once made:
+ * threads may share one.
  */
 struct message_coder;
 

@@ -251,8 +251,8 @@ static char *ref_form(uint32_t id, const char *to, size_t to_len,
 
 /*
  * The coder every comparison shares, as run.c keeps one for a whole run:
- * each letter meets the object and buffers the letters before it, refused
- * ones included, left behind.  Its output goes after a marker in one
+ * each letter meets the coder as the letters before it, refused ones
+ * included, left it.  Its output goes after a marker in one
  * buffer, which a refusal must leave as it was.
  */
 static struct message_coder *shared_coder;
