@@ -96,13 +96,13 @@ static int build_bodies(struct bodies *b, const char *tmpl, unsigned long n)
 	return 0;
 }
 
-static CURL *new_easy(const char *url, struct curl_slist *headers)
+static CURL *new_easy(CURLU *url, struct curl_slist *headers)
 {
 	CURL *e = curl_easy_init();
 
 	if (e == NULL)
 		return NULL;
-	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CURLU, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
@@ -167,6 +167,7 @@ int main(int argc, char **argv)
 	struct bodies b = { 0 };
 	struct counts c = { 0 };
 	struct curl_slist *headers = NULL;
+	CURLU *url = NULL;
 	CURLM *m = NULL;
 	CURL **easy = NULL;
 	unsigned long n, inflight, i;
@@ -184,6 +185,16 @@ int main(int argc, char **argv)
 		return 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	headers = curl_slist_append(NULL, "Expect:");
+	/* parsed once, as sender does, not again for every request */
+	url = curl_url();
+	if (url == NULL ||
+	    curl_url_set(url, CURLUPART_URL, argv[1], 0) != CURLUE_OK) {
+		fprintf(stderr, "bare_loop: '%s' does not parse\n", argv[1]);
+		curl_url_cleanup(url);
+		curl_slist_free_all(headers);
+		curl_global_cleanup();
+		return 2;
+	}
 	m = curl_multi_init();
 	easy = calloc(inflight, sizeof(*easy));
 	if (headers == NULL || m == NULL || easy == NULL ||
@@ -191,7 +202,7 @@ int main(int argc, char **argv)
 		goto out;
 	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)inflight);
 	for (i = 0; i < inflight; i++)
-		if ((easy[i] = new_easy(argv[1], headers)) == NULL)
+		if ((easy[i] = new_easy(url, headers)) == NULL)
 			goto out;
 	t0 = now_s();
 	run(m, easy, inflight, &b, &c);
@@ -210,6 +221,7 @@ out:
 	if (m != NULL)
 		curl_multi_cleanup(m);
 	curl_slist_free_all(headers);
+	curl_url_cleanup(url);
 	free(b.arena);
 	free(b.off);
 	curl_global_cleanup();

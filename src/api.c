@@ -59,6 +59,7 @@ struct api {
 	struct api_opts o;
 	CURLM *multi;
 	struct curl_slist *headers;
+	CURLU *url;
 	struct transfer *slots;
 	unsigned held, in_flight;
 	unsigned long added; /* letters handed in so far */
@@ -156,7 +157,7 @@ static int setup_easy(struct api *a, struct transfer *t)
 	if (e == NULL)
 		return -1;
 	t->easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, a->o.url);
+	curl_easy_setopt(e, CURLOPT_CURLU, a->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -177,6 +178,7 @@ static int setup_easy(struct api *a, struct transfer *t)
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 {
 	struct api *a = calloc(1, sizeof(*a));
+	CURLUcode uc;
 	unsigned i;
 
 	if (a == NULL)
@@ -187,9 +189,19 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->multi = curl_multi_init();
 	/* no "Expect: 100-continue": it costs a round trip on big bodies */
 	a->headers = curl_slist_append(NULL, "Expect:");
+	a->url = curl_url();
 	if (a->slots == NULL || a->done == NULL || a->multi == NULL ||
-	    a->headers == NULL)
+	    a->headers == NULL || a->url == NULL)
 		goto nomem;
+	/* as url_check() took it: parsed once here, not again per request */
+	uc = curl_url_set(a->url, CURLUPART_URL, o->url,
+			  CURLU_NON_SUPPORT_SCHEME);
+	if (uc != CURLUE_OK) {
+		snprintf(err, errlen, "the API URL does not parse: %s",
+			 curl_url_strerror(uc));
+		api_free(a);
+		return NULL;
+	}
 	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)o->concurrency);
 	window_init(&a->window, o->concurrency);
 	a->window_shown = window_limit(&a->window);
@@ -229,6 +241,7 @@ void api_free(struct api *a)
 	if (a->multi)
 		curl_multi_cleanup(a->multi);
 	curl_slist_free_all(a->headers);
+	curl_url_cleanup(a->url);
 	free(a->slots);
 	free(a->done);
 	free(a);
