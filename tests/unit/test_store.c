@@ -129,6 +129,12 @@ static void test_format_ts_as_strftime(void)
 		-1,
 		-86400,
 		-62135596800LL,
+		-30610224000LL,
+		-30610224001LL,
+		-2208988800LL,
+		-2203891200LL,
+		-5364662400LL,
+		-1LL - 86400 * 365,
 	};
 	unsigned long long state = 0x1234abcdULL;
 	size_t i, bad = 0;
@@ -143,7 +149,10 @@ static void test_format_ts_as_strftime(void)
 		} else {
 			state = state * 6364136223846793005ULL +
 				1442695040888963407ULL;
-			t = (time_t)((state >> 20) % 253402300800ULL);
+			/* 1000-01-01 to 9999-12-31 */
+			t = (time_t)((long long)((state >> 20) %
+						 284012524800ULL) -
+				     30610224000LL);
 		}
 		gmtime_r(&t, &tm);
 		strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
