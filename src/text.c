@@ -104,6 +104,12 @@ size_t text_safe(char *out, size_t outlen, const char *in, size_t len)
 	if (outlen == 0)
 		return 0;
 	while (i < len) {
+		if (s[i] >= 0x20 && s[i] < 0x7f) { /* the usual: as it is */
+			if (o + 1 >= outlen)
+				break;
+			out[o++] = (char)s[i++];
+			continue;
+		}
 		n = s[i] < 0x20 || s[i] == 0x7f ? 0 : shown_seq(s + i, len - i);
 		if (n == 0) {
 			/* "\xNN": four bytes, and room for the NUL after */

@@ -152,6 +152,8 @@ static void test_cut_at_boundary(void)
 	/* never half an escape, never half a character */
 	CHECK_STR_EQ(safe(LIT("ab\x1b"), 5), "ab");
 	CHECK_STR_EQ(safe(LIT("a\xc3\xa9"), 3), "a");
+	CHECK_STR_EQ(safe(LIT("abcdef"), 4), "abc");
+	CHECK_STR_EQ(safe(LIT("abc"), 4), "abc");
 	CHECK_INT_EQ((long)text_safe(NULL, 0, LIT("x")), 0);
 }
 
