@@ -277,6 +277,71 @@ nofix:
 	free(out);
 }
 
+/*
+ * Outcomes are written 32 rows to a statement and the rest one by one:
+ * every row gets its own fields, and an id given twice (in one statement
+ * or in two) ends as the later one says.
+ */
+static void test_finish_in_rows(void)
+{
+	enum { N = 71 };
+	uint32_t ids[N];
+	enum claim out[N];
+	struct store_result r[N];
+	char errors[N][16], sql[160];
+	struct fixture f;
+	struct store *s = NULL;
+	sqlite3 *db = NULL;
+	size_t i, bad = 0;
+
+	if (setup(&f, h_tmp("rows.db")) < 0)
+		return;
+	if ((s = open_as(&f, "host:1:a")) == NULL ||
+	    (db = db_open(f.path)) == NULL)
+		goto out;
+	for (i = 0; i < N; i++) {
+		ids[i] = 100 + (uint32_t)i;
+		snprintf(errors[i], sizeof(errors[i]), "e%zu", i);
+		r[i] = (struct store_result){ ids[i], NOW + (time_t)i,
+					      (int)(i % 3) - 1,
+					      (unsigned)(i % 5) + 1,
+					      i % 3 == 0 ? errors[i] : NULL };
+	}
+	CHECK_INT_EQ(store_claim(s, ids, N, out, err, sizeof(err)), 0);
+	/* in the first statement: 103 again; across them: 101 in the last */
+	r[10] = (struct store_result){ 103, NOW, 1, 9, NULL };
+	r[N - 1] = (struct store_result){ 101, NOW, 0, 8, errors[0] };
+	CHECK_INT_EQ(store_finish(s, r, N, err, sizeof(err)), 0);
+	for (i = 0; i < N; i++) {
+		const struct store_result *w = &r[i];
+		char ts[20];
+
+		if (i == 1 || i == 3)
+			continue; /* said again later */
+		store_format_ts(w->ts, ts);
+		snprintf(sql, sizeof(sql),
+			 "id = %u AND ts = '%s' AND delivery_status IS %s "
+			 "AND attempts = %u AND error IS %s%s%s "
+			 "AND owner IS NULL",
+			 (unsigned)w->id, ts,
+			 w->status < 0 ? "NULL"
+			 : w->status   ? "1"
+				       : "0",
+			 w->attempts, w->error ? "'" : "",
+			 w->error ? w->error : "NULL", w->error ? "'" : "");
+		if (count(db, sql) != 1 && bad++ < 5)
+			printf("    not so: %s\n", sql);
+	}
+	CHECK_INT_EQ(bad, 0);
+	/* ids 110 and 170 left: 100..170 once each */
+	CHECK_INT_EQ(count(db, "ts IS NULL"), 2);
+	CHECK_INT_EQ(count(db, "1"), N);
+out:
+	sqlite3_close(db);
+	store_close(s);
+	cfg_release(&f.cfg);
+}
+
 /* ts is UTC whatever the local time zone. */
 static void test_ts_is_utc(void)
 {
@@ -423,10 +488,15 @@ out:
 }
 
 static const struct h_test tests[] = {
-	TEST(test_stale_claims), TEST(test_claim_finish_claim),
-	TEST(test_release),	 TEST(test_id_range_and_big_batch),
-	TEST(test_ts_is_utc),	 TEST(test_schema),
-	TEST(test_open_fails),	 TEST(test_claim_all_or_nothing),
+	TEST(test_stale_claims),
+	TEST(test_claim_finish_claim),
+	TEST(test_release),
+	TEST(test_id_range_and_big_batch),
+	TEST(test_finish_in_rows),
+	TEST(test_ts_is_utc),
+	TEST(test_schema),
+	TEST(test_open_fails),
+	TEST(test_claim_all_or_nothing),
 	{ NULL, NULL },
 };
 
