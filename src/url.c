@@ -9,6 +9,7 @@ int url_check(const char *url, char *err, size_t errlen)
 {
 	CURLU *h = curl_url();
 	char *scheme = NULL, *host = NULL;
+	const char *after_scheme;
 	CURLUcode rc;
 	int ok = -1;
 
@@ -44,8 +45,9 @@ int url_check(const char *url, char *err, size_t errlen)
 	 * (as browsers do): a slash too few or too many is a typo, and the
 	 * host it finds may not be the one meant.
 	 */
-	if (strncmp(url + strlen(scheme), "://", 3) != 0 ||
-	    url[strlen(scheme) + 3] == '/' || url[strlen(scheme) + 3] == '\\') {
+	after_scheme = url + strlen(scheme);
+	if (strncmp(after_scheme, "://", 3) != 0 || after_scheme[3] == '/' ||
+	    after_scheme[3] == '\\') {
 		snprintf(err, errlen,
 			 "it is not a URL (the host must follow '%.20s://', "
 			 "with two slashes)",
