@@ -140,12 +140,7 @@ static char *escape(char *o, const struct escapes *e, const char *s, size_t n)
 	if (n == 0)
 		return o; /* s may be NULL */
 	while (p < end) {
-		if (*p < 0x80)
-			k = 1;
-		else if (*p >= 0xc2 && *p <= 0xdf && end - p > 1 &&
-			 (p[1] & 0xc0) == 0x80)
-			k = 2; /* Cyrillic, Greek ...: never overlong */
-		else if ((k = text_utf8_seq(p, (size_t)(end - p))) == 0)
+		if ((k = text_utf8_next(p, (size_t)(end - p))) == 0)
 			return NULL;
 		for (; k > 0; k--, p++) {
 			memcpy(o, e->text[*p], ESCAPE_MAX);

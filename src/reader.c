@@ -407,21 +407,9 @@ static int utf8_valid(const unsigned char *s, size_t n)
 {
 	size_t i = 0, k;
 
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		/* two bytes (Latin, Greek, Cyrillic ...): never overlong */
-		if (s[i] >= 0xc2 && s[i] <= 0xdf && n - i > 1 &&
-		    (s[i + 1] & 0xc0) == 0x80) {
-			i += 2;
-			continue;
-		}
-		if ((k = text_utf8_seq(s + i, n - i)) == 0)
+	for (; i < n; i += k)
+		if ((k = text_utf8_next(s + i, n - i)) == 0)
 			return 0;
-		i += k;
-	}
 	return 1;
 }
 

@@ -191,7 +191,8 @@ static int prepare(struct store_sqlite *q, sqlite3_stmt **st, const char *sql,
 }
 
 /*
- * The outcome of rows letters, one VALUES row each: a statement's own
+ * The outcome of rows (1 or FINISH_ROWS: the text is sized for no more)
+ * letters, one VALUES row each: a statement's own
  * cost (opening its cursor, the halt) was a third of an outcome's when
  * it wrote one row (callgrind).  A later row with the same id updates
  * what an earlier one wrote, as one statement each would.

@@ -33,6 +33,20 @@ int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen);
 size_t text_utf8_seq(const unsigned char *s, size_t n);
 
 /*
+ * text_utf8_seq() with the common cases inline: ASCII, and two bytes
+ * (Latin, Greek, Cyrillic ...), which are never overlong from 0xc2.  For
+ * the loops over every byte of a letter.
+ */
+static inline size_t text_utf8_next(const unsigned char *s, size_t n)
+{
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf && n > 1 && (s[1] & 0xc0) == 0x80)
+		return 2;
+	return text_utf8_seq(s, n);
+}
+
+/*
  * Copy len bytes of in into out (outlen > 0 bytes, always NUL-terminated)
  * as valid UTF-8 without control characters: C0 and C1 controls, DEL and
  * bytes that are not part of a valid UTF-8 sequence become "\xNN", so
