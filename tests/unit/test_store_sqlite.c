@@ -282,6 +282,68 @@ nofix:
  * every row gets its own fields, and an id given twice (in one statement
  * or in two) ends as the later one says.
  */
+/*
+ * Claims go 32 ids to a statement: an id that is there (held by another
+ * run, done) sends its 32 one by one, and the ids claimed before it in the
+ * same batch stay claimed.  71 ids: two statements and 7 alone.
+ */
+static void test_claim_in_rows(void)
+{
+	enum { N = 71 };
+	static const uint32_t theirs[] = { 140, 150, 165 };
+	struct store_result done[] = { { 150, NOW, 1, 1, NULL },
+				       { 165, NOW, 0, 1, NULL } };
+	uint32_t ids[N];
+	enum claim out[N];
+	struct fixture f;
+	struct store *a = NULL, *b = NULL;
+	sqlite3 *db = NULL;
+	size_t i, pass;
+
+	if (setup(&f, h_tmp("claimrows.db")) < 0)
+		return;
+	if ((a = open_as(&f, "host:1:a")) == NULL ||
+	    (b = open_as(&f, "otherhost:1:b")) == NULL ||
+	    (db = db_open(f.path)) == NULL)
+		goto out;
+	claim(b, theirs, 3, NULL);
+	CHECK_INT_EQ(store_finish(b, done, 2, err, sizeof(err)), 0);
+	for (i = 0; i < N; i++)
+		ids[i] = 100 + (uint32_t)i;
+	/* then again: every id is there, every statement meets one */
+	for (pass = 0; pass < 2; pass++) {
+		if (!CHECK_INT_EQ(store_claim(a, ids, N, out, err, sizeof(err)),
+				  0)) {
+			printf("    store_claim: %s\n", err);
+			break;
+		}
+		for (i = 0; i < N; i++) {
+			enum claim want = pass ? CLAIM_HELD : CLAIM_OK;
+
+			if (ids[i] == 140)
+				want = CLAIM_HELD;
+			else if (ids[i] == 150 || ids[i] == 165)
+				want = CLAIM_DONE;
+			if (!CHECK_INT_EQ(out[i], want))
+				printf("    (id %u, pass %zu)\n",
+				       (unsigned)ids[i], pass);
+		}
+		CHECK_INT_EQ(count(db, "owner = 'host:1:a' AND ts IS NULL AND"
+				       " claimed_at IS NOT NULL"),
+			     N - 3);
+		CHECK_INT_EQ(count(db, "id = 140 AND owner = 'otherhost:1:b'"
+				       " AND ts IS NULL"),
+			     1);
+		CHECK_INT_EQ(count(db, "ts IS NOT NULL"), 2);
+		CHECK_INT_EQ(count(db, "1"), N);
+	}
+out:
+	sqlite3_close(db);
+	store_close(a);
+	store_close(b);
+	cfg_release(&f.cfg);
+}
+
 static void test_finish_in_rows(void)
 {
 	enum { N = 71 };
@@ -492,6 +554,7 @@ static const struct h_test tests[] = {
 	TEST(test_claim_finish_claim),
 	TEST(test_release),
 	TEST(test_id_range_and_big_batch),
+	TEST(test_claim_in_rows),
 	TEST(test_finish_in_rows),
 	TEST(test_ts_is_utc),
 	TEST(test_schema),
