@@ -632,11 +632,6 @@ static int early_json(const struct options *o, int rc, const char *why)
 	return rc;
 }
 
-/*
- * A second connection for the outcomes where the backend works faster so
- * (store_second_connection()), or NULL: without it the run records them
- * on the first, as it always could, so a failure here is only noted.
- */
 /* The store that key 'backend' of [store] names (checked by then), opened. */
 static struct store *open_configured_store(const struct cfg *cfg,
 					   const struct store_owner *owner,
@@ -645,6 +640,12 @@ static struct store *open_configured_store(const struct cfg *cfg,
 	return store_open(store_find(cfg_str(cfg, "store", "backend")), cfg,
 			  owner, err, errlen);
 }
+
+/*
+ * A second connection for the outcomes where the backend works faster so
+ * (store_second_connection()), or NULL: without it the run records them
+ * on the first, as it always could, so a failure here is only noted.
+ */
 
 static struct store *open_outcomes(struct store *store, const struct cfg *cfg,
 				   const struct store_owner *owner,
