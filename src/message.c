@@ -150,23 +150,11 @@ static char *escape(char *o, const struct escapes *e, const char *s, size_t n)
 	return o;
 }
 
-/*
- * "id=<id>&message=" at o; where it ends.  By hand: snprintf() took a
- * tenth of what sender itself spends on a letter.
- */
+/* "id=<id>&message=" at o; where it ends. */
 static char *form_head(char *o, uint32_t id)
 {
-	char digits[10];
-	int n = 0;
-
-	do {
-		digits[n++] = (char)('0' + id % 10);
-		id /= 10;
-	} while (id);
 	memcpy(o, "id=", 3);
-	o += 3;
-	while (n > 0)
-		*o++ = digits[--n];
+	o = text_put_id(o + 3, id);
 	memcpy(o, "&message=", 9);
 	return o + 9;
 }

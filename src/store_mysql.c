@@ -552,6 +552,19 @@ static void add(struct store_mysql *m, const char *text)
 		m->oom = 1;
 }
 
+/* before, then id in decimal, then after: for the lists of ids. */
+static void add_id(struct store_mysql *m, const char *before, uint32_t id,
+		   const char *after)
+{
+	char digits[TEXT_ID_MAX];
+
+	add(m, before);
+	if (buf_append(&m->sql, digits,
+		       (size_t)(text_put_id(digits, id) - digits)) < 0)
+		m->oom = 1;
+	add(m, after);
+}
+
 static void addf(struct store_mysql *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -717,8 +730,7 @@ static int own_claims(struct store_mysql *m, struct store_net_batch *cb)
 			if (cb->slots[done].dup ||
 			    cb->slots[done].state != CLAIM_OK)
 				continue;
-			addf(m, "%s(%" PRIu32 ",", rows++ ? "," : "",
-			     cb->slots[done].id);
+			add_id(m, rows++ ? ",(" : "(", cb->slots[done].id, ",");
 			add(m, m->owner_sql);
 			add(m, ",UTC_TIMESTAMP())");
 		}
@@ -761,8 +773,7 @@ static int claim_attempt(struct store_net *n, struct store_net_batch *cb)
 		     done++) {
 			if (cb->slots[done].dup)
 				continue;
-			addf(m, "%s(%" PRIu32 ")", rows++ ? "," : "",
-			     cb->slots[done].id);
+			add_id(m, rows++ ? ",(" : "(", cb->slots[done].id, ")");
 		}
 		add(m, " RETURNING id");
 		if (rows && read_ids(m, cb, 0) < 0)
@@ -851,7 +862,7 @@ static int classify_attempt(struct store_net *n, struct store_net_batch *cb)
 
 			if (sl->dup || sl->state == CLAIM_OK)
 				continue;
-			addf(m, "%s%" PRIu32, rows++ ? "," : "", sl->id);
+			add_id(m, rows++ ? "," : "", sl->id, "");
 		}
 		add(m, ")");
 		/*
@@ -874,7 +885,7 @@ static int drop_claims(struct store_mysql *m, const uint32_t *ids, size_t n)
 	sql_reset(m);
 	addf(m, "DELETE FROM `%s` WHERE id IN (", m->claims);
 	for (i = 0; i < n; i++)
-		addf(m, "%s%" PRIu32, i ? "," : "", ids[i]);
+		add_id(m, i ? "," : "", ids[i], "");
 	add(m, ") AND owner = ");
 	add(m, m->owner_sql);
 	return run_sql(m);
@@ -898,7 +909,7 @@ static int drop_finished_claims(struct store_mysql *m,
 	     " WHERE r.id IN (",
 	     m->table, m->claims);
 	for (i = 0; i < n; i++)
-		addf(m, "%s%" PRIu32, i ? "," : "", r[i].id);
+		add_id(m, i ? "," : "", r[i].id, "");
 	add(m, ")");
 	return run_sql(m);
 }
@@ -993,7 +1004,7 @@ static int update_outcomes(struct store_mysql *m, const struct store_result *r,
 	     m->table, ts, status_sql(key->status));
 	for (i = 0; i < n; i++)
 		if (has_key(&r[i], key))
-			addf(m, "%s%" PRIu32, rows++ ? "," : "", r[i].id);
+			add_id(m, rows++ ? "," : "", r[i].id, "");
 	add(m, ")");
 	if (run_sql(m) < 0)
 		return -1;
@@ -1065,7 +1076,7 @@ static int release_attempt(struct store_net *n, const uint32_t *ids,
 		add(m, " AND r.id IN (");
 		for (rows = 0; done < count && rows < ROWS_PER_STATEMENT;
 		     done++, rows++)
-			addf(m, "%s%" PRIu32, rows ? "," : "", ids[done]);
+			add_id(m, rows ? "," : "", ids[done], "");
 		add(m, ")");
 		if (run_sql(m) < 0 ||
 		    drop_claims(m, ids + first, done - first) < 0 ||

@@ -229,8 +229,7 @@ static int prepare_update(struct store_sqlite *q, sqlite3_stmt **st,
  * No conflict clause: an id that is there aborts the statement (see
  * claim_rows()).
  */
-static int prepare_insert_many(struct store_sqlite *q, char *err,
-			       size_t errlen)
+static int prepare_insert_many(struct store_sqlite *q, char *err, size_t errlen)
 {
 	static const char head[] =
 		"INSERT INTO results (id, owner, claimed_at) VALUES ";

@@ -47,6 +47,20 @@ int text_parse_id(const char *text, uint32_t *id, char *why, size_t whylen)
 	return 0;
 }
 
+char *text_put_id(char *o, uint32_t id)
+{
+	char digits[TEXT_ID_MAX];
+	int n = 0;
+
+	do {
+		digits[n++] = (char)('0' + id % 10);
+		id /= 10;
+	} while (id);
+	while (n > 0)
+		*o++ = digits[--n];
+	return o;
+}
+
 /* Bytes of one escaped byte, "\\xNN". */
 #define ESCAPED_LEN (sizeof("\\x00") - 1)
 

@@ -550,16 +550,11 @@ out:
 }
 
 static const struct h_test tests[] = {
-	TEST(test_stale_claims),
-	TEST(test_claim_finish_claim),
-	TEST(test_release),
-	TEST(test_id_range_and_big_batch),
-	TEST(test_claim_in_rows),
-	TEST(test_finish_in_rows),
-	TEST(test_ts_is_utc),
-	TEST(test_schema),
-	TEST(test_open_fails),
-	TEST(test_claim_all_or_nothing),
+	TEST(test_stale_claims),  TEST(test_claim_finish_claim),
+	TEST(test_release),	  TEST(test_id_range_and_big_batch),
+	TEST(test_claim_in_rows), TEST(test_finish_in_rows),
+	TEST(test_ts_is_utc),	  TEST(test_schema),
+	TEST(test_open_fails),	  TEST(test_claim_all_or_nothing),
 	{ NULL, NULL },
 };
 

@@ -5,6 +5,7 @@
 #include "harness.h"
 #include "text.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -157,11 +158,51 @@ static void test_cut_at_boundary(void)
 	CHECK_INT_EQ((long)text_safe(NULL, 0, LIT("x")), 0);
 }
 
+/*
+ * An id written is the decimal snprintf() writes, and text_parse_id()
+ * reads it back: the edges, each power of ten and its neighbours, and a
+ * spread of others.
+ */
+static void put_id_is(uint32_t id)
+{
+	char got[TEXT_ID_MAX + 1], want[16], why[128];
+	uint32_t back = 0;
+	char *end = text_put_id(got, id);
+
+	*end = '\0';
+	snprintf(want, sizeof(want), "%" PRIu32, id);
+	if (!CHECK_STR_EQ(got, want) ||
+	    !CHECK_INT_EQ(text_parse_id(got, &back, why, sizeof(why)), 0) ||
+	    !CHECK(back == id))
+		printf("    (id %" PRIu32 ")\n", id);
+}
+
+static void test_put_id(void)
+{
+	uint32_t p = 1, x = 2463534242u; /* xorshift32 */
+	int i, before = h_failures();
+
+	put_id_is(0);
+	put_id_is(UINT32_MAX);
+	for (i = 0; i < 10; i++, p *= 10) {
+		put_id_is(p - 1);
+		put_id_is(p);
+		put_id_is(p + 1);
+	}
+	for (i = 0; i < 100000 && h_failures() == before; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		put_id_is(x >> (i % 32));
+	}
+}
+
 static const struct h_test tests[] = {
 	TEST(test_trim),
 	TEST(test_trim_span),
 	TEST(test_parse_id),
 	TEST(test_parse_id_why),
+	TEST(test_put_id),
 	TEST(test_controls_escaped),
 	TEST(test_utf8_kept_invalid_escaped),
 	TEST(test_cut_at_boundary),
