@@ -646,7 +646,6 @@ static struct store *open_configured_store(const struct cfg *cfg,
  * (store_second_connection()), or NULL: without it the run records them
  * on the first, as it always could, so a failure here is only noted.
  */
-
 static struct store *open_outcomes(struct store *store, const struct cfg *cfg,
 				   const struct store_owner *owner,
 				   struct log *log)

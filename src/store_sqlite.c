@@ -489,12 +489,12 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
 /*
  * Claim ids[0..CLAIM_ROWS) by one statement: a third fewer instructions
  * a claim than a statement each (callgrind, 10,000 letters: 44.7 M in
- * sqlite_claim() before, 28.4 M after).  Most
- * often none of the ids is there (a new file): SQLITE_DONE, all ours.  An
- * id that is there makes SQLITE_CONSTRAINT: SQLite backs out the rows of
- * this statement alone and the transaction goes on, so the ids go one by
- * one (claim_one()) to learn what each found.  Returns 1 when the ids are
- * claimed, 0 when they are to go one by one, or -1 with *rc on error.
+ * sqlite_claim() before, 28.4 M after).  Most often none of the ids is
+ * there (a new file): SQLITE_DONE, all ours.  An id that is there makes
+ * SQLITE_CONSTRAINT: SQLite backs out the rows of this statement alone
+ * and the transaction goes on, so the ids go one by one (claim_one()) to
+ * learn what each found.  Returns 1 when the ids are claimed, 0 when they
+ * are to go one by one, or -1 with *rc on error.
  */
 static int claim_rows(struct store_sqlite *q, const uint32_t *ids,
 		      const char *now, int *rc)

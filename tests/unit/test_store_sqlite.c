@@ -278,11 +278,6 @@ nofix:
 }
 
 /*
- * Outcomes are written 32 rows to a statement and the rest one by one:
- * every row gets its own fields, and an id given twice (in one statement
- * or in two) ends as the later one says.
- */
-/*
  * Claims go 32 ids to a statement: an id that is there (held by another
  * run, done) sends its 32 one by one, and the ids claimed before it in the
  * same batch stay claimed.  71 ids: two statements and 7 alone.
@@ -344,6 +339,11 @@ out:
 	cfg_release(&f.cfg);
 }
 
+/*
+ * Outcomes are written 32 rows to a statement and the rest one by one:
+ * every row gets its own fields, and an id given twice (in one statement
+ * or in two) ends as the later one says.
+ */
 static void test_finish_in_rows(void)
 {
 	enum { N = 71 };
