@@ -405,9 +405,9 @@ static void start_field(struct reader *r, const char *name, int empty)
  */
 static int utf8_valid(const unsigned char *s, size_t n)
 {
-	size_t i = 0, k;
+	size_t i, k;
 
-	for (; i < n; i += k)
+	for (i = 0; i < n; i += k)
 		if ((k = text_utf8_next(s + i, n - i)) == 0)
 			return 0;
 	return 1;

@@ -193,69 +193,75 @@ static int prepare(struct store_sqlite *q, sqlite3_stmt **st, const char *sql,
 }
 
 /*
- * The outcome of rows (1 or FINISH_ROWS: the text is sized for no more)
- * letters, one VALUES row each: a statement's own
- * cost (opening its cursor, the halt) was a third of an outcome's when
- * it wrote one row (callgrind).  A later row with the same id updates
- * what an earlier one wrote, as one statement each would.
+ * A statement that writes rows rows at once: head, rows copies of row
+ * with commas between, tail.  A statement's own cost (opening its cursor,
+ * the halt) was a third of an outcome's and more of a claim's when it
+ * wrote one row (callgrind).  Every ? is numbered after the one before
+ * it, so row k's parameters follow row k-1's.
  */
-static int prepare_update(struct store_sqlite *q, sqlite3_stmt **st,
-			  size_t rows, char *err, size_t errlen)
+static int prepare_rows(struct store_sqlite *q, sqlite3_stmt **st,
+			const char *head, const char *row, size_t rows,
+			const char *tail, char *err, size_t errlen)
 {
-	static const char head[] = "INSERT INTO results (id, ts, "
-				   "delivery_status, attempts, error) VALUES ";
-	static const char row[] = "(?,?,?,?,?),";
-	static const char tail[] =
-		" ON CONFLICT (id) DO UPDATE SET"
-		" ts = excluded.ts, delivery_status = excluded.delivery_status,"
-		" attempts = excluded.attempts, error = excluded.error,"
-		" owner = NULL";
-	char sql[sizeof(head) + FINISH_ROWS * (sizeof(row) - 1) + sizeof(tail)];
-	char *p = sql;
-	size_t i;
+	char sql[1024];
+	size_t hl = strlen(head), rl = strlen(row), tl = strlen(tail);
+	size_t len = hl, i;
 
-	memcpy(p, head, sizeof(head) - 1);
-	p += sizeof(head) - 1;
-	for (i = 0; i < rows; i++) {
-		memcpy(p, row, sizeof(row) - 1);
-		p += sizeof(row) - 1;
+	if (hl + rows * (rl + 1) + tl >= sizeof(sql)) {
+		snprintf(err, errlen, "sqlite: no room for %zu rows", rows);
+		return -1;
 	}
-	memcpy(p - 1, tail, sizeof(tail)); /* over the last comma */
+	memcpy(sql, head, hl);
+	for (i = 0; i < rows; i++) {
+		if (i > 0)
+			sql[len++] = ',';
+		memcpy(sql + len, row, rl);
+		len += rl;
+	}
+	memcpy(sql + len, tail, tl + 1);
 	return prepare(q, st, sql, err, errlen);
 }
 
-/*
- * The claim of CLAIM_ROWS ids: ?1 the owner, ?2 the time, the ids from ?3.
- * No conflict clause: an id that is there aborts the statement (see
- * claim_rows()).
- */
-static int prepare_insert_many(struct store_sqlite *q, char *err, size_t errlen)
-{
-	static const char head[] =
-		"INSERT INTO results (id, owner, claimed_at) VALUES ";
-	/* "(?34,?1,?2)," at most */
-	char sql[sizeof(head) + CLAIM_ROWS * sizeof("(?NN,?1,?2),")];
-	size_t len = sizeof(head) - 1, i;
+/* A claim: id, owner, claimed_at, the owner bound once (prepare_all()). */
+static const char claim_head[] =
+	"INSERT INTO results (id, owner, claimed_at) VALUES ";
+#define CLAIM_ROW    "(?,?,?)"
+#define CLAIM_PARAMS 3
 
-	memcpy(sql, head, len);
-	for (i = 0; i < CLAIM_ROWS; i++)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-					"%s(?%zu,?1,?2)", i ? "," : "", i + 3);
-	return prepare(q, &q->insert_many, sql, err, errlen);
-}
+/*
+ * An outcome: id, ts, delivery_status, attempts, error (bind_result()).
+ * A later row with the same id updates what an earlier one wrote, as one
+ * statement each would.
+ */
+static const char outcome_head[] =
+	"INSERT INTO results (id, ts, delivery_status, attempts, error) VALUES ";
+#define OUTCOME_ROW    "(?,?,?,?,?)"
+#define OUTCOME_PARAMS 5
+static const char outcome_tail[] =
+	" ON CONFLICT (id) DO UPDATE SET"
+	" ts = excluded.ts, delivery_status = excluded.delivery_status,"
+	" attempts = excluded.attempts, error = excluded.error,"
+	" owner = NULL";
 
 static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 {
-	if (prepare_insert_many(q, err, errlen) < 0 ||
-	    prepare(q, &q->insert,
-		    "INSERT INTO results (id, owner, claimed_at) VALUES (?1, ?2, ?3)"
-		    " ON CONFLICT (id) DO NOTHING",
-		    err, errlen) < 0 ||
+	size_t i;
+
+	/*
+	 * The claim of CLAIM_ROWS ids has no conflict clause: an id that is
+	 * there aborts the statement (claim_rows()).
+	 */
+	if (prepare_rows(q, &q->insert, claim_head, CLAIM_ROW, 1,
+			 " ON CONFLICT (id) DO NOTHING", err, errlen) < 0 ||
+	    prepare_rows(q, &q->insert_many, claim_head, CLAIM_ROW, CLAIM_ROWS,
+			 "", err, errlen) < 0 ||
+	    prepare_rows(q, &q->update, outcome_head, OUTCOME_ROW, 1,
+			 outcome_tail, err, errlen) < 0 ||
+	    prepare_rows(q, &q->update_many, outcome_head, OUTCOME_ROW,
+			 FINISH_ROWS, outcome_tail, err, errlen) < 0 ||
 	    prepare(q, &q->state,
 		    "SELECT ts IS NULL, owner, claimed_at FROM results WHERE id = ?1",
 		    err, errlen) < 0 ||
-	    prepare_update(q, &q->update, 1, err, errlen) < 0 ||
-	    prepare_update(q, &q->update_many, FINISH_ROWS, err, errlen) < 0 ||
 	    prepare(q, &q->takeover,
 		    "UPDATE results SET owner = ?2, claimed_at = ?3"
 		    " WHERE id = ?1 AND ts IS NULL",
@@ -268,7 +274,9 @@ static int prepare_all(struct store_sqlite *q, char *err, size_t errlen)
 		return -1;
 	/* bindings outlive sqlite3_reset(): the owner is bound once */
 	sqlite3_bind_text(q->insert, 2, q->owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q->insert_many, 1, q->owner, -1, SQLITE_STATIC);
+	for (i = 0; i < CLAIM_ROWS; i++)
+		sqlite3_bind_text(q->insert_many, (int)(CLAIM_PARAMS * i + 2),
+				  q->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q->delete, 2, q->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q->takeover, 2, q->owner, -1, SQLITE_STATIC);
 	return 0;
@@ -493,24 +501,23 @@ static enum claim claim_one(struct store_sqlite *q, uint32_t id,
  * there (a new file): SQLITE_DONE, all ours.  An id that is there makes
  * SQLITE_CONSTRAINT: SQLite backs out the rows of this statement alone
  * and the transaction goes on, so the ids go one by one (claim_one()) to
- * learn what each found.  Returns 1 when the ids are claimed, 0 when they
- * are to go one by one, or -1 with *rc on error.
+ * learn what each found.  The rows' times are bound (sqlite_claim()).
+ * Returns whether the ids are ours; *rc is SQLITE_DONE unless the
+ * statement failed otherwise.
  */
-static int claim_rows(struct store_sqlite *q, const uint32_t *ids,
-		      const char *now, int *rc)
+static int claim_rows(struct store_sqlite *q, const uint32_t *ids, int *rc)
 {
 	size_t i;
 
-	sqlite3_bind_text(q->insert_many, 2, now, -1, SQLITE_STATIC);
 	for (i = 0; i < CLAIM_ROWS; i++)
-		sqlite3_bind_int64(q->insert_many, (int)i + 3, ids[i]);
+		sqlite3_bind_int64(q->insert_many, (int)(CLAIM_PARAMS * i + 1),
+				   ids[i]);
 	*rc = sqlite3_step(q->insert_many);
 	sqlite3_reset(q->insert_many);
-	if (*rc == SQLITE_DONE)
+	if ((*rc & 0xff) == SQLITE_CONSTRAINT)
+		*rc = SQLITE_DONE;
+	else if (*rc == SQLITE_DONE)
 		return 1;
-	if ((*rc & 0xff) != SQLITE_CONSTRAINT)
-		return -1;
-	*rc = SQLITE_DONE;
 	return 0;
 }
 
@@ -519,18 +526,21 @@ static int sqlite_claim(struct store *s, const uint32_t *ids, size_t n,
 {
 	struct store_sqlite *q = downcast(s);
 	char now[20];
-	int rc = SQLITE_DONE, all;
+	int rc = SQLITE_DONE, ours;
 	size_t i = 0, k;
 
 	store_format_ts(time(NULL), now);
 	if (begin(q, err, errlen) < 0)
 		return -1;
+	/* the time of every row, for all the statements of this batch */
+	for (k = 0; k < CLAIM_ROWS && n >= CLAIM_ROWS; k++)
+		sqlite3_bind_text(q->insert_many, (int)(CLAIM_PARAMS * k + 3),
+				  now, -1, SQLITE_STATIC);
 	for (; i + CLAIM_ROWS <= n && rc == SQLITE_DONE; i += CLAIM_ROWS) {
-		all = claim_rows(q, ids + i, now, &rc);
-		for (k = 0; all >= 0 && k < CLAIM_ROWS && rc == SQLITE_DONE;
-		     k++)
-			out[i + k] = all ? CLAIM_OK
-					 : claim_one(q, ids[i + k], now, &rc);
+		ours = claim_rows(q, ids + i, &rc);
+		for (k = 0; k < CLAIM_ROWS && rc == SQLITE_DONE; k++)
+			out[i + k] = ours ? CLAIM_OK
+					  : claim_one(q, ids[i + k], now, &rc);
 	}
 	for (; i < n && rc == SQLITE_DONE; i++)
 		out[i] = claim_one(q, ids[i], now, &rc);
@@ -564,7 +574,7 @@ static int write_results(sqlite3_stmt *st, const struct store_result *r,
 	int rc;
 
 	for (i = 0; i < rows; i++)
-		bind_result(st, (int)(5 * i + 1), &r[i], ts[i]);
+		bind_result(st, (int)(OUTCOME_PARAMS * i + 1), &r[i], ts[i]);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc;
