@@ -533,9 +533,11 @@ static int sqlite_claim(struct store *s, const uint32_t *ids, size_t n,
 	if (begin(q, err, errlen) < 0)
 		return -1;
 	/* the time of every row, for all the statements of this batch */
-	for (k = 0; k < CLAIM_ROWS && n >= CLAIM_ROWS; k++)
-		sqlite3_bind_text(q->insert_many, (int)(CLAIM_PARAMS * k + 3),
-				  now, -1, SQLITE_STATIC);
+	if (n >= CLAIM_ROWS)
+		for (k = 0; k < CLAIM_ROWS; k++)
+			sqlite3_bind_text(q->insert_many,
+					  (int)(CLAIM_PARAMS * k + 3), now, -1,
+					  SQLITE_STATIC);
 	for (; i + CLAIM_ROWS <= n && rc == SQLITE_DONE; i += CLAIM_ROWS) {
 		ours = claim_rows(q, ids + i, &rc);
 		for (k = 0; k < CLAIM_ROWS && rc == SQLITE_DONE; k++)

@@ -89,6 +89,40 @@ static sqlite3 *db_open(const char *path)
 }
 
 /*
+ * Two runs on one file: a ("host:1:a") and b (b_owner), and a handle to
+ * look in it.  On failure what was opened is closed again.
+ */
+struct two_runs {
+	struct fixture f;
+	struct store *a, *b;
+	sqlite3 *db;
+};
+
+static void close_two_runs(struct two_runs *t)
+{
+	sqlite3_close(t->db);
+	store_close(t->a);
+	store_close(t->b);
+	cfg_release(&t->f.cfg);
+}
+
+static int open_two_runs(struct two_runs *t, const char *file,
+			 const char *b_owner)
+{
+	t->a = t->b = NULL;
+	t->db = NULL;
+	if (setup(&t->f, h_tmp(file)) < 0)
+		return -1;
+	if ((t->a = open_as(&t->f, "host:1:a")) == NULL ||
+	    (t->b = open_as(&t->f, b_owner)) == NULL ||
+	    (t->db = db_open(t->f.path)) == NULL) {
+		close_two_runs(t);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Look at the row of id: returns 1 and fills ts ("" for NULL) and status
  * (-1 for NULL), 0 when there is no row, -1 on error.
  */
@@ -165,36 +199,26 @@ static void test_claim_finish_claim(void)
 		{ 2, NOW + 1, 0, 2, NULL },
 		{ 3, NOW + 59, -1, 1, "bad address" },
 	};
-	struct fixture f;
-	struct store *a = NULL, *b = NULL;
-	sqlite3 *db = NULL;
+	struct two_runs t;
 
-	if (setup(&f, h_tmp("claim.db")) < 0)
+	if (open_two_runs(&t, "claim.db", "host:2:b") < 0)
 		return;
-	if ((a = open_as(&f, "host:1:a")) == NULL ||
-	    (b = open_as(&f, "host:2:b")) == NULL ||
-	    (db = db_open(f.path)) == NULL)
-		goto out;
-	claim(a, ids, 3, ok);
-	ROW_IS(db, 1, "", -1); /* claimed: ts and status NULL */
-	CHECK_INT_EQ(count(db, "ts IS NULL AND delivery_status IS NULL"), 3);
+	claim(t.a, ids, 3, ok);
+	ROW_IS(t.db, 1, "", -1); /* claimed: ts and status NULL */
+	CHECK_INT_EQ(count(t.db, "ts IS NULL AND delivery_status IS NULL"), 3);
 	/* before finish: held, for this run and another alike */
-	claim(a, more, 4, held);
-	claim(b, ids, 3, held);
-	CHECK_INT_EQ(store_finish(a, r, 3, err, sizeof(err)), 0);
-	ROW_IS(db, 1, "2023-11-14 22:13:20", 1);
-	ROW_IS(db, 2, "2023-11-14 22:13:21", 0);
-	ROW_IS(db, 3, "2023-11-14 22:14:19", -1);
-	ROW_IS(db, 4, "", -1);
+	claim(t.a, more, 4, held);
+	claim(t.b, ids, 3, held);
+	CHECK_INT_EQ(store_finish(t.a, r, 3, err, sizeof(err)), 0);
+	ROW_IS(t.db, 1, "2023-11-14 22:13:20", 1);
+	ROW_IS(t.db, 2, "2023-11-14 22:13:21", 0);
+	ROW_IS(t.db, 3, "2023-11-14 22:14:19", -1);
+	ROW_IS(t.db, 4, "", -1);
 	/* after finish: done, for everyone */
-	claim(a, ids, 3, done);
-	claim(b, ids, 3, done);
-	CHECK_INT_EQ(count(db, "1"), 4);
-out:
-	sqlite3_close(db);
-	store_close(a);
-	store_close(b);
-	cfg_release(&f.cfg);
+	claim(t.a, ids, 3, done);
+	claim(t.b, ids, 3, done);
+	CHECK_INT_EQ(count(t.db, "1"), 4);
+	close_two_runs(&t);
 }
 
 static void test_release(void)
@@ -202,36 +226,26 @@ static void test_release(void)
 	static const uint32_t mine[] = { 10, 11, 12 }, theirs[] = { 20 };
 	static const uint32_t rel[] = { 10, 11, 20, 99 };
 	struct store_result done = { 12, NOW, 1, 1, NULL };
-	struct fixture f;
-	struct store *a = NULL, *b = NULL;
-	sqlite3 *db = NULL;
+	struct two_runs t;
 	int status;
 	char ts[32];
 
-	if (setup(&f, h_tmp("release.db")) < 0)
+	if (open_two_runs(&t, "release.db", "host:2:b") < 0)
 		return;
-	if ((a = open_as(&f, "host:1:a")) == NULL ||
-	    (b = open_as(&f, "host:2:b")) == NULL ||
-	    (db = db_open(f.path)) == NULL)
-		goto out;
-	claim(a, mine, 3, NULL);
-	claim(b, theirs, 1, NULL);
-	CHECK_INT_EQ(store_finish(a, &done, 1, err, sizeof(err)), 0);
+	claim(t.a, mine, 3, NULL);
+	claim(t.b, theirs, 1, NULL);
+	CHECK_INT_EQ(store_finish(t.a, &done, 1, err, sizeof(err)), 0);
 	/* 10, 11: our claims, gone; 12: done, kept; 20: theirs, kept */
-	CHECK_INT_EQ(store_release(a, rel, 4, err, sizeof(err)), 0);
-	CHECK_INT_EQ(store_release(a, &mine[2], 1, err, sizeof(err)), 0);
-	CHECK_INT_EQ(row(db, 10, ts, &status), 0);
-	CHECK_INT_EQ(row(db, 11, ts, &status), 0);
-	ROW_IS(db, 12, "2023-11-14 22:13:20", 1);
-	ROW_IS(db, 20, "", -1);
-	CHECK_INT_EQ(count(db, "1"), 2);
+	CHECK_INT_EQ(store_release(t.a, rel, 4, err, sizeof(err)), 0);
+	CHECK_INT_EQ(store_release(t.a, &mine[2], 1, err, sizeof(err)), 0);
+	CHECK_INT_EQ(row(t.db, 10, ts, &status), 0);
+	CHECK_INT_EQ(row(t.db, 11, ts, &status), 0);
+	ROW_IS(t.db, 12, "2023-11-14 22:13:20", 1);
+	ROW_IS(t.db, 20, "", -1);
+	CHECK_INT_EQ(count(t.db, "1"), 2);
 	/* a released id can be claimed again */
-	claim(b, mine, 1, (const enum claim[]){ CLAIM_OK });
-out:
-	sqlite3_close(db);
-	store_close(a);
-	store_close(b);
-	cfg_release(&f.cfg);
+	claim(t.b, mine, 1, (const enum claim[]){ CLAIM_OK });
+	close_two_runs(&t);
 }
 
 /* Ids at both ends of the range, and a batch of a thousand. */
@@ -290,25 +304,20 @@ static void test_claim_in_rows(void)
 				       { 165, NOW, 0, 1, NULL } };
 	uint32_t ids[N];
 	enum claim out[N];
-	struct fixture f;
-	struct store *a = NULL, *b = NULL;
-	sqlite3 *db = NULL;
+	struct two_runs t;
 	size_t i, pass;
 
-	if (setup(&f, h_tmp("claimrows.db")) < 0)
+	if (open_two_runs(&t, "claimrows.db", "otherhost:1:b") < 0)
 		return;
-	if ((a = open_as(&f, "host:1:a")) == NULL ||
-	    (b = open_as(&f, "otherhost:1:b")) == NULL ||
-	    (db = db_open(f.path)) == NULL)
-		goto out;
-	claim(b, theirs, 3, NULL);
-	CHECK_INT_EQ(store_finish(b, done, 2, err, sizeof(err)), 0);
+	claim(t.b, theirs, 3, NULL);
+	CHECK_INT_EQ(store_finish(t.b, done, 2, err, sizeof(err)), 0);
 	for (i = 0; i < N; i++)
 		ids[i] = 100 + (uint32_t)i;
 	/* then again: every id is there, every statement meets one */
 	for (pass = 0; pass < 2; pass++) {
-		if (!CHECK_INT_EQ(store_claim(a, ids, N, out, err, sizeof(err)),
-				  0)) {
+		if (!CHECK_INT_EQ(
+			    store_claim(t.a, ids, N, out, err, sizeof(err)),
+			    0)) {
 			printf("    store_claim: %s\n", err);
 			break;
 		}
@@ -323,20 +332,16 @@ static void test_claim_in_rows(void)
 				printf("    (id %u, pass %zu)\n",
 				       (unsigned)ids[i], pass);
 		}
-		CHECK_INT_EQ(count(db, "owner = 'host:1:a' AND ts IS NULL AND"
-				       " claimed_at IS NOT NULL"),
+		CHECK_INT_EQ(count(t.db, "owner = 'host:1:a' AND ts IS NULL AND"
+					 " claimed_at IS NOT NULL"),
 			     N - 3);
-		CHECK_INT_EQ(count(db, "id = 140 AND owner = 'otherhost:1:b'"
-				       " AND ts IS NULL"),
+		CHECK_INT_EQ(count(t.db, "id = 140 AND owner = 'otherhost:1:b'"
+					 " AND ts IS NULL"),
 			     1);
-		CHECK_INT_EQ(count(db, "ts IS NOT NULL"), 2);
-		CHECK_INT_EQ(count(db, "1"), N);
+		CHECK_INT_EQ(count(t.db, "ts IS NOT NULL"), 2);
+		CHECK_INT_EQ(count(t.db, "1"), N);
 	}
-out:
-	sqlite3_close(db);
-	store_close(a);
-	store_close(b);
-	cfg_release(&f.cfg);
+	close_two_runs(&t);
 }
 
 /*
